@@ -1,0 +1,1 @@
+"""Container side: TensorFlow/Keras training. Never imports docker."""
