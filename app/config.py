@@ -1,0 +1,203 @@
+"""The one config schema and loader, used on the host and in the container.
+
+defaults -> YAML file -> ``--set dotted.key=value`` overrides -> validate -> frozen.
+Every failure is a ``ConfigError`` whose message is one line naming the key.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+MAX_CONFIG_BYTES = 1_000_000
+
+
+class ConfigError(ValueError):
+    """A config the user wrote is wrong; the message says what and where."""
+
+
+class _Section(BaseModel):
+    # strict: YAML already gives typed scalars, so "3" for an int is a mistake, not a
+    # value to coerce; extra=forbid: a typo in a key is an error naming the key.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _check_relative(path: str | None) -> str | None:
+    if path is None:
+        return None
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        raise ValueError(f"'{path}' must be a path relative to the data directory")
+    normalized = posixpath.normpath(path)
+    if normalized == ".." or normalized.startswith("../"):
+        raise ValueError(f"'{path}' escapes the data directory")
+    return normalized
+
+
+class DataConfig(_Section):
+    train: str = "digits/train"
+    validation: str | None = None
+    validation_split: float = Field(default=0.1, ge=0.0, lt=1.0)
+    test: str | None = "digits/test"
+    image_size: list[int] = Field(default=[16, 16], min_length=2, max_length=2)
+    color_mode: Literal["grayscale", "rgb"] = "grayscale"
+
+    _relative = field_validator("train", "validation", "test")(_check_relative)
+
+    @field_validator("image_size")
+    @classmethod
+    def _size_in_range(cls, size: list[int]) -> list[int]:
+        if any(side < 4 or side > 1024 for side in size):
+            raise ValueError("each side must be between 4 and 1024 pixels")
+        return size
+
+
+class ModelConfig(_Section):
+    conv_filters: list[int] = Field(default=[32, 64], min_length=1, max_length=6)
+    dense_units: int = Field(default=128, ge=1, le=8192)
+    dropout_rate: float = Field(default=0.25, ge=0.0, lt=1.0)
+    augmentation: bool = False
+
+    @field_validator("conv_filters")
+    @classmethod
+    def _filters_in_range(cls, filters: list[int]) -> list[int]:
+        if any(width < 1 or width > 1024 for width in filters):
+            raise ValueError("each width must be between 1 and 1024")
+        return filters
+
+
+class TrainingConfig(_Section):
+    epochs: int = Field(default=12, ge=1, le=10_000)
+    batch_size: int = Field(default=32, ge=1, le=65_536)
+    learning_rate: float = Field(default=0.002, gt=0.0, le=10.0)
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
+
+
+class Config(_Section):
+    seed: int = Field(default=42, ge=0, le=2**31 - 1)
+    deterministic: bool = True
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors/aliases: no 'billion laughs' expansion."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                problem="YAML aliases (*name) are not allowed in configs",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _yaml_error(error: yaml.YAMLError, source: str) -> ConfigError:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    if mark is not None:
+        return ConfigError(
+            f"{source}: invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        )
+    return ConfigError(f"{source}: invalid YAML: {problem}")
+
+
+def parse_yaml(text: str, source: str = "config") -> Any:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise _yaml_error(error, source) from None
+    except (ValueError, RecursionError) as error:
+        raise ConfigError(f"{source}: invalid YAML: {error}") from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a file: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    data = parse_yaml(text, source=str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'training.epochs=3' -> (['training', 'epochs'], 3); the value is a YAML scalar or list."""
+    key, sep, raw_value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set '{text}': expected dotted.key=value, e.g. training.epochs=3")
+    parts = key.split(".")
+    if any(not part or not part.replace("_", "").isalnum() for part in parts):
+        raise ConfigError(f"--set '{text}': '{key}' is not a dotted key like training.epochs")
+    value = parse_yaml(raw_value, source=f"--set {key}") if raw_value.strip() else None
+    if isinstance(value, dict):
+        raise ConfigError(f"--set {key}: give one value or a list, not a mapping")
+    return parts, value
+
+
+def apply_override(tree: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = tree
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            dotted = ".".join(parts[: depth + 1])
+            raise ConfigError(f"--set {'.'.join(parts)}: '{dotted}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"unknown config key '{location}'"
+    message = first["msg"].removeprefix("Value error, ")
+    if "input" in first and kind not in {"missing"}:
+        shown = repr(first["input"])
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return f"config key '{location}': {message} (got {shown})"
+    return f"config key '{location}': {message}"
+
+
+def validate(tree: Any) -> Config:
+    if not isinstance(tree, dict):
+        raise ConfigError(f"the config must be a mapping of keys, not {type(tree).__name__}")
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+    except RecursionError:
+        raise ConfigError("the config is nested too deeply") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults, then the YAML file (if any), then each --set override; validated and frozen."""
+    tree: dict[str, Any] = read_config_file(path) if path is not None else {}
+    for override in overrides:
+        parts, value = parse_override(override)
+        apply_override(tree, parts, value)
+    return validate(tree)

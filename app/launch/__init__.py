@@ -1,0 +1,1 @@
+"""Host side: everything that talks to the Docker engine. Never imports TensorFlow."""

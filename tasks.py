@@ -1,0 +1,114 @@
+"""trainbox tasks: `invoke --list` shows them all. Logic lives in app/launch/."""
+
+from __future__ import annotations
+
+from invoke import Collection, Exit, task
+
+from app.launch.errors import TrainboxError
+
+
+def _run(action, *args, **kwargs):
+    """Call host-side logic; user mistakes end in one line and a non-zero exit."""
+    try:
+        return action(*args, **kwargs)
+    except TrainboxError as error:
+        raise Exit(f"trainbox: {error}", code=error.exit_code) from None
+
+
+def _exit_with(status: int) -> None:
+    if status != 0:
+        raise Exit(code=status)
+
+
+@task(help={
+    "gpu": "build trainbox:gpu (tensorflow[and-cuda]) instead of trainbox:cpu",
+    "tag": "tag the image differently from trainbox:cpu / trainbox:gpu",
+    "base_image": "base image (default trainbox-base:bookworm, made locally when missing)",
+    "ca_bundle": "extra CA bundle (PEM) for pip in the build; default: $TRAINBOX_CA_BUNDLE or pip's",
+    "no_cache": "rebuild every layer",
+})
+def build(c, gpu=False, tag=None, base_image=None, ca_bundle=None, no_cache=False):
+    """Build the CPU (default) or GPU image, streaming progress."""
+    from app.launch.base import DEFAULT_BASE_IMAGE
+    from app.launch.images import BuildRequest, build_image
+
+    request = BuildRequest(
+        variant="gpu" if gpu else "cpu", tag=tag, base_image=base_image or DEFAULT_BASE_IMAGE,
+        ca_bundle=ca_bundle, no_cache=no_cache,
+    )
+    _run(build_image, request)
+
+
+@task(help={"name": "tag of the base image to make (default trainbox-base:bookworm)"})
+def base(c, name=None):
+    """Make the Debian base image locally (debootstrap + import) when no registry is reachable."""
+    from app.launch.base import DEFAULT_BASE_IMAGE, make_base_image
+
+    _run(make_base_image, name or DEFAULT_BASE_IMAGE)
+
+
+@task(help={"data_dir": "where to write it (default: data/ in the repository)", "gpu": "use the GPU image"})
+def data(c, data_dir=None, gpu=False):
+    """Write the bundled default dataset (handwritten digits as PNG folders) into the data directory."""
+    from app.launch.training import DEFAULT_DATA_DIR, prepare_data, resolve_dir
+
+    _run(prepare_data, resolve_dir(data_dir, DEFAULT_DATA_DIR), gpu=gpu)
+
+
+@task(
+    iterable=["set_"],
+    help={
+        "config": "experiment YAML (default: configs/default.yaml)",
+        "set_": "override one key, e.g. --set training.epochs=3 (repeatable)",
+        "gpu": "train in trainbox:gpu with all GPUs requested",
+        "resume": "continue the interrupted run RUN_ID in its own directory",
+        "data_dir": "data directory, mounted read-only (default: data/)",
+        "output_dir": "where run directories go (default: outputs/)",
+        "image": "run another image tag than trainbox:cpu / trainbox:gpu",
+        "cpus": "CPU limit for the container, e.g. 1.5",
+        "memory": "memory limit for the container, e.g. 4g",
+        "shm_size": "shared memory size (default 1g)",
+    },
+)
+def train(c, config=None, set_=None, gpu=False, resume=None, data_dir=None, output_dir=None,
+          image=None, cpus=None, memory=None, shm_size="1g"):
+    """Train in a container (building the image and writing the default data first if missing)."""
+    from app.launch.containers import Limits
+    from app.launch.training import TrainRequest
+    from app.launch.training import train as run_training
+
+    request = TrainRequest(
+        config_file=config, overrides=tuple(set_ or ()), gpu=gpu, resume=resume,
+        data_dir=data_dir, output_dir=output_dir, image=image,
+        limits=Limits(cpus=float(cpus) if cpus else None, memory=memory, shm_size=shm_size),
+    )
+    _exit_with(_run(run_training, request))
+
+
+@task(help={"pytest_args": "extra arguments for pytest, e.g. '-k config -x'",
+            "host_only": "skip the tests that run inside the image",
+            "image_only": "run only the tests inside the image"})
+def test(c, pytest_args="", host_only=False, image_only=False):
+    """Run the whole test suite: host side (unit + real engine) and inside the CPU image."""
+    import shlex
+
+    from app.launch.testing import run_host_tests, run_image_tests
+
+    args = shlex.split(pytest_args)
+    statuses = []
+    if not image_only:
+        statuses.append(run_host_tests(args))
+    if not host_only:
+        statuses.append(_run(run_image_tests, args))
+    _exit_with(next((status for status in statuses if status != 0), 0))
+
+
+@task
+def lock(c):
+    """Regenerate requirements/{cpu,gpu}.lock (with hashes) from the .in files, using uv."""
+    from app.launch.locks import lock_all
+
+    _run(lock_all)
+
+
+ns = Collection(build, base, data, train, test, lock)
