@@ -1,0 +1,244 @@
+"""`invoke notebook` and `invoke tensorboard`: long-running servers in the image.
+
+Both publish on 127.0.0.1 only unless the user asks for another address (with a
+warning), run as the invoking user, stay in the foreground and are removed on Ctrl-C.
+JupyterLab gets a fresh random token, handed over in a file so that it appears in
+neither the container's command line nor its environment (`docker inspect`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.launch import containers, images
+from app.launch.errors import TrainboxError
+from app.launch.provenance import REPO_ROOT
+from app.launch.training import DEFAULT_DATA_DIR, DEFAULT_OUTPUT_DIR, ensure_writable_dir, resolve_dir
+
+LOCALHOST = "127.0.0.1"
+NOTEBOOK_PORT = 8888
+TENSORBOARD_PORT = 6006
+PORT_SEARCH_SPAN = 20
+READY_TIMEOUT_S = 120
+
+DEFAULT_NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+# The image's copy of notebooks/ is shadowed by the user's folder, so what is saved
+# from the browser lands in the repository, owned by the user.
+NOTEBOOK_DIR_IN_CONTAINER = "/opt/trainbox/notebooks"
+TOKEN_FILE_IN_CONTAINER = "/run/trainbox/jupyter_token"
+
+
+@dataclass(frozen=True)
+class ServiceRequest:
+    port: int | None = None  # None: the default port, or the next free one
+    listen: str = LOCALHOST
+    gpu: bool = False
+    image: str | None = None
+    data_dir: str | None = None
+    output_dir: str | None = None
+    notebook_dir: str | None = None
+    limits: containers.Limits = field(default_factory=containers.Limits)
+
+
+def port_is_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def choose_port(requested: int | None, default: int, address: str, echo=print) -> int:
+    """An explicit --port must be free (clear error otherwise); the default moves to the next free one."""
+    if requested is not None:
+        if not 1 <= requested <= 65535:
+            raise TrainboxError(f"--port {requested} is not a TCP port (1-65535)", exit_code=2)
+        if not port_is_free(address, requested):
+            raise TrainboxError(
+                f"port {requested} on {address} is already in use: stop what uses it or pick another --port",
+                exit_code=2,
+            )
+        return requested
+    for port in range(default, default + PORT_SEARCH_SPAN):
+        if port_is_free(address, port):
+            if port != default:
+                echo(f"port {default} is busy; using port {port} instead")
+            return port
+    raise TrainboxError(
+        f"ports {default}-{default + PORT_SEARCH_SPAN - 1} on {address} are all in use: choose one with --port",
+        exit_code=2,
+    )
+
+
+def check_listen(address: str, echo=print) -> str:
+    try:
+        socket.inet_aton(address)
+    except OSError:
+        raise TrainboxError(f"--listen {address!r} is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)", 2) from None
+    if address != LOCALHOST:
+        echo(
+            f"WARNING: listening on {address}, not only {LOCALHOST}: other machines that reach "
+            "this address can connect (anyone with the URL can run code as you)"
+        )
+    return address
+
+
+def display_host(address: str) -> str:
+    return LOCALHOST if address in ("0.0.0.0", LOCALHOST) else address
+
+
+def wait_until_ready(url: str, timeout_s: float = READY_TIMEOUT_S, stop: threading.Event | None = None) -> bool:
+    """True once `url` answers HTTP at all (any status): the server is listening."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not (stop and stop.is_set()):
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    return False
+
+
+@contextmanager
+def announce_when_ready(probe_url: str, message: str, echo=print):
+    """Print `message` from a background thread once the server answers; quiet if it never does."""
+    stop = threading.Event()
+
+    def watch():
+        if wait_until_ready(probe_url, stop=stop) and not stop.is_set():
+            echo(message)
+
+    watcher = threading.Thread(target=watch, name="trainbox-ready", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def _server_dirs(request: ServiceRequest) -> tuple[Path, Path]:
+    data_dir = resolve_dir(request.data_dir, DEFAULT_DATA_DIR)
+    output_dir = resolve_dir(request.output_dir, DEFAULT_OUTPUT_DIR)
+    # Created here, by the user, so the engine never creates them root-owned.
+    ensure_writable_dir(output_dir, "output directory")
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir, output_dir
+
+
+@contextmanager
+def token_file(token: str):
+    """The token in a private file (mode 600, the user's), mounted read-only, then deleted."""
+    folder = Path(tempfile.mkdtemp(prefix="trainbox-token-"))
+    path = folder / "jupyter_token"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(token)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        folder.rmdir()
+
+
+def notebook_command(host_url: str) -> list[str]:
+    return [
+        "jupyter", "lab",
+        "--ip=0.0.0.0",  # inside the container's own network namespace; the host side is 127.0.0.1
+        "--port=8888",
+        "--no-browser",
+        f"--ServerApp.root_dir={NOTEBOOK_DIR_IN_CONTAINER}",
+        # Jupyter prints this (with the token) instead of the container-side address.
+        f"--ServerApp.custom_display_url={host_url}",
+    ]
+
+
+def notebook_spec(request: ServiceRequest, image_id: str, port: int, token_path: Path) -> containers.ContainerSpec:
+    data_dir, output_dir = _server_dirs(request)
+    notebook_dir = resolve_dir(request.notebook_dir, DEFAULT_NOTEBOOK_DIR)
+    ensure_writable_dir(notebook_dir, "notebook directory")
+    host_url = f"http://{display_host(request.listen)}:{port}"
+    return containers.ContainerSpec(
+        image=image_id,
+        command=notebook_command(host_url),
+        role="notebook",
+        mounts=[
+            containers.bind(str(notebook_dir), NOTEBOOK_DIR_IN_CONTAINER, read_only=False),
+            containers.bind(str(data_dir), "/data", read_only=True),
+            containers.bind(str(output_dir), "/outputs", read_only=False),
+            containers.bind(str(token_path), TOKEN_FILE_IN_CONTAINER, read_only=True),
+        ],
+        # jupyter_server reads the token from this file: not in `docker inspect`, not in `ps`.
+        environment={"JUPYTER_TOKEN_FILE": TOKEN_FILE_IN_CONTAINER},
+        ports={"8888/tcp": (request.listen, port)},
+        gpu=request.gpu,
+        limits=request.limits,
+    )
+
+
+def tensorboard_spec(request: ServiceRequest, image_id: str, port: int) -> containers.ContainerSpec:
+    _, output_dir = _server_dirs(request)
+    return containers.ContainerSpec(
+        image=image_id,
+        # --bind_all inside the container's namespace; the host side is published on request.listen.
+        command=["tensorboard", "--logdir", "/outputs", "--bind_all", "--port", "6006", "--reload_interval", "5"],
+        role="tensorboard",
+        mounts=[containers.bind(str(output_dir), "/outputs", read_only=True)],
+        ports={"6006/tcp": (request.listen, port)},
+        limits=request.limits,
+    )
+
+
+def notebook(request: ServiceRequest, echo=print, on_ready: Callable[[str], None] | None = None) -> int:
+    """JupyterLab in the image until Ctrl-C; returns the container's exit status."""
+    listen = check_listen(request.listen, echo)
+    port = choose_port(request.port, NOTEBOOK_PORT, listen, echo)
+    image = images.ensure_image(gpu=request.gpu, tag=request.image, echo=echo)
+    token = secrets.token_urlsafe(32)
+    url = f"http://{display_host(listen)}:{port}/lab?token={token}"
+    with token_file(token) as path:
+        spec = notebook_spec(request, image.id, port, path)
+        echo(f"starting JupyterLab on {listen}:{port} (Ctrl-C stops and removes it)")
+        message = f"\nJupyterLab is ready: open\n    {url}\n"
+        with announce_when_ready(f"http://{display_host(listen)}:{port}/api", message, _ready_echo(echo, on_ready, url)):
+            return containers.run_foreground(spec, echo=echo)
+
+
+def tensorboard(request: ServiceRequest, echo=print, on_ready: Callable[[str], None] | None = None) -> int:
+    """TensorBoard over the output directory until Ctrl-C; returns the container's exit status."""
+    listen = check_listen(request.listen, echo)
+    port = choose_port(request.port, TENSORBOARD_PORT, listen, echo)
+    image = images.ensure_image(gpu=False, tag=request.image, echo=echo)
+    url = f"http://{display_host(listen)}:{port}/"
+    spec = tensorboard_spec(request, image.id, port)
+    echo(f"starting TensorBoard over {resolve_dir(request.output_dir, DEFAULT_OUTPUT_DIR)} on {listen}:{port}")
+    message = f"\nTensorBoard is ready: open\n    {url}\n"
+    with announce_when_ready(url, message, _ready_echo(echo, on_ready, url)):
+        return containers.run_foreground(spec, echo=echo)
+
+
+def _ready_echo(echo, on_ready, url):
+    def say(message: str) -> None:
+        echo(message)
+        if on_ready:
+            on_ready(url)
+
+    return say

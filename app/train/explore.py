@@ -1,0 +1,129 @@
+"""Looking at a finished run from a notebook: find it, load it, plot it, predict with it.
+
+Everything reads what the training wrote (manifest.json, config.yaml, history.json,
+model.keras) and reuses the training's own loaders, so a notebook holds no copied code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app import manifest
+from app.config import Config, load_config
+
+
+@dataclass
+class FinishedRun:
+    run_dir: Path
+    record: dict
+    config: Config
+    history: list[dict]
+
+    @property
+    def run_id(self) -> str:
+        return self.record["run_id"]
+
+    def load_model(self):
+        import keras
+
+        return keras.models.load_model(self.run_dir / "model.keras", compile=False)
+
+
+def default_dir(container_path: str, local: str) -> Path:
+    """/outputs or /data inside the image, ./outputs or ./data elsewhere."""
+    return Path(container_path) if Path(container_path).is_dir() else Path(local)
+
+
+def list_runs(output_dir: str | Path, status: str | None = "completed") -> list[Path]:
+    """Run directories under output_dir (oldest first), only those with `status` unless None."""
+    runs = []
+    for child in sorted(Path(output_dir).iterdir()) if Path(output_dir).is_dir() else []:
+        try:
+            record = manifest.read_manifest(child) if child.is_dir() else None
+        except ValueError:
+            continue
+        if record is not None and (status is None or record.get("status") == status):
+            runs.append(child)
+    return runs
+
+
+def latest_run(output_dir: str | Path) -> Path:
+    runs = list_runs(output_dir)
+    if not runs:
+        raise FileNotFoundError(f"no completed run in {output_dir}: train one with `invoke train`")
+    return max(runs, key=lambda run: (manifest.read_manifest(run) or {}).get("updated_at", ""))
+
+
+def load_run(run_dir: str | Path) -> FinishedRun:
+    run_dir = Path(run_dir)
+    record = manifest.read_manifest(run_dir)
+    if record is None:
+        raise FileNotFoundError(f"{run_dir} has no {manifest.MANIFEST_NAME}: not a run directory")
+    history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
+    return FinishedRun(run_dir, record, load_config(run_dir / "config.yaml"), history)
+
+
+def plot_learning_curves(history: list[dict]):
+    """Loss and accuracy per epoch, train and validation, as a matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            values = [row.get(key) for row in history]
+            if any(value is not None for value in values):
+                axis.plot(epochs, [np.nan if v is None else v for v in values], marker="o", label=label)
+        axis.set(xlabel="epoch", title=metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+@dataclass
+class Predictions:
+    images: np.ndarray  # uint8 (n, height, width, channels)
+    labels: np.ndarray  # true class index
+    predicted: np.ndarray  # predicted class index
+    class_names: list[str]
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.labels == self.predicted)) if len(self.labels) else float("nan")
+
+
+def predict_test_set(run: FinishedRun, data_dir: str | Path, model=None) -> Predictions:
+    """The run's model on its test split, read exactly as the training read it."""
+    from app.train.data import load_dataset
+
+    dataset = load_dataset(Path(data_dir), run.config.data, run.config.seed)
+    split = dataset.test if dataset.test is not None else dataset.validation
+    if split is None:
+        raise ValueError("the run's config has neither data.test nor a validation split to show")
+    model = model or run.load_model()
+    probabilities = model.predict(split.images, batch_size=256, verbose=0)
+    return Predictions(split.images, split.labels, probabilities.argmax(axis=1), dataset.class_names)
+
+
+def plot_prediction_grid(predictions: Predictions, rows: int = 4, columns: int = 8, seed: int = 0):
+    """A grid of test images titled 'predicted (true)'; wrong predictions in red."""
+    import matplotlib.pyplot as plt
+
+    count = min(rows * columns, len(predictions.labels))
+    chosen = np.sort(np.random.default_rng(seed).choice(len(predictions.labels), count, replace=False))
+    figure, axes = plt.subplots(rows, columns, figsize=(1.4 * columns, 1.6 * rows))
+    for axis in np.ravel(axes):
+        axis.axis("off")
+    for axis, index in zip(np.ravel(axes), chosen, strict=False):
+        image = predictions.images[index]
+        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+        predicted = predictions.class_names[predictions.predicted[index]]
+        true = predictions.class_names[predictions.labels[index]]
+        axis.set_title(f"{predicted} ({true})", fontsize=9, color="black" if predicted == true else "red")
+    figure.tight_layout()
+    return figure
