@@ -7,6 +7,7 @@ Every failure is a ``ConfigError`` whose message is one line naming the key.
 from __future__ import annotations
 
 import posixpath
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,6 +102,14 @@ class _NoAliasLoader(yaml.SafeLoader):
                 problem_mark=event.start_mark,
             )
         return super().compose_node(parent, index)
+
+
+# YAML 1.1 (PyYAML) reads `1e-3` as a string; users write learning rates that way.
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _yaml_error(error: yaml.YAMLError, source: str) -> ConfigError:

@@ -46,6 +46,7 @@ class BuildRequest:
     base_image: str = base.DEFAULT_BASE_IMAGE
     ca_bundle: str | None = None
     no_cache: bool = False
+    context_root: Path = REPO_ROOT
 
     @property
     def image_tag(self) -> str:
@@ -112,11 +113,14 @@ def build_image(request: BuildRequest, echo=print) -> str:
          + (f" (extra CA for the build: {ca_path})" if ca_path else ""))
     with docker_errors():
         stream = client().api.build(
-            fileobj=build_context(ca_bytes),
+            fileobj=build_context(ca_bytes, request.context_root),
             custom_context=True,
             tag=request.image_tag,
             target="runtime",
-            buildargs={**provenance_build_args(request.variant, request.base_image), **proxy_build_args()},
+            buildargs={
+                **provenance_build_args(request.variant, request.base_image, request.context_root),
+                **proxy_build_args(),
+            },
             nocache=request.no_cache,
             rm=True,
             forcerm=True,

@@ -1,0 +1,39 @@
+"""Fixtures for tests against the real Docker engine."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from tests.helpers import invoke
+
+PROJECT_FILTER = {"label": "trainbox.project=trainbox"}
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    return docker.from_env()
+
+
+@pytest.fixture(scope="session")
+def cpu_image(engine):
+    """trainbox:cpu, built through `invoke build` exactly as a user builds it."""
+    result = invoke("build")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    return engine.images.get("trainbox:cpu")
+
+
+def project_leftovers(engine) -> list[str]:
+    containers = engine.containers.list(all=True, filters=PROJECT_FILTER)
+    networks = engine.networks.list(filters=PROJECT_FILTER)
+    volumes = engine.volumes.list(filters=PROJECT_FILTER)
+    return [c.name for c in containers] + [n.name for n in networks] + [v.name for v in volumes]
+
+
+@pytest.fixture
+def no_leftovers(engine):
+    """Fails the test if it leaves any project container, network or volume behind."""
+    before = set(project_leftovers(engine))
+    yield
+    left = set(project_leftovers(engine)) - before
+    assert not left, f"left behind: {sorted(left)}"

@@ -1,0 +1,184 @@
+"""Images built through the SDK, against the real engine: labels, CA hygiene, cache, failures."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import subprocess
+import tarfile
+from datetime import datetime
+
+import docker
+import pytest
+
+from app.launch.certs import find_ca_bundle
+from app.launch.images import CA_IN_CONTEXT, build_context
+from tests.helpers import REPO_ROOT, assert_one_line_error, copy_repo, invoke
+
+pytestmark = pytest.mark.docker
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_cpu_image_labels(cpu_image):
+    labels = cpu_image.labels
+    assert labels["org.opencontainers.image.revision"] == git("rev-parse", "HEAD")
+    assert datetime.fromisoformat(labels["org.opencontainers.image.created"])
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["org.opencontainers.image.version"] == "0.1.0"
+    lock = (REPO_ROOT / "requirements" / "cpu.lock").read_bytes()
+    assert labels["trainbox.lock_sha256"] == hashlib.sha256(lock).hexdigest()
+    assert labels["trainbox.git_dirty"] in {"true", "false"}
+    assert labels["trainbox.variant"] == "cpu"
+    assert labels["org.opencontainers.image.base.name"] == "trainbox-base:bookworm"
+
+
+def test_imports_app_and_tensorflow_as_non_root(engine, cpu_image):
+    output = engine.containers.run(
+        "trainbox:cpu",
+        ["python", "-c", "import os, app, tensorflow as tf; "
+                         "print(os.getuid(), tf.__version__, tf.sysconfig.get_build_info()['is_cuda_build'])"],
+        remove=True,
+    ).decode()
+    uid, version, cuda = output.split()
+    assert uid != "0"
+    assert version == "2.21.0"
+    assert cuda == "False"
+
+
+def test_image_is_slim(engine, cpu_image):
+    output = engine.containers.run(
+        "trainbox:cpu",
+        ["sh", "-c", "ls /opt/venv/lib/python3.11/site-packages/tensorflow/include 2>&1; "
+                     "ls /root/.cache/pip ~/.cache/pip 2>&1; which gcc strip pip3.11 2>&1; true"],
+        remove=True,
+    ).decode()
+    assert output.count("No such file") >= 3, output
+    assert "/usr/bin/gcc" not in output and "/usr/bin/strip" not in output
+
+
+def test_build_ca_travels_only_in_the_context():
+    bundle = b"-----BEGIN CERTIFICATE-----\nTRAINBOXTESTMARKER\n-----END CERTIFICATE-----\n"
+    with tarfile.open(fileobj=build_context(bundle)) as context:
+        names = context.getnames()
+        assert context.extractfile(CA_IN_CONTEXT).read() == bundle
+    assert not any(name.startswith(("data/", "outputs/", ".git/")) for name in names)
+    assert not (REPO_ROOT / CA_IN_CONTEXT).exists()
+
+
+def pem_bodies(text: str) -> set[str]:
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\s*(.*?)-----END CERTIFICATE-----", text, re.S)
+    return {"".join(block.split()) for block in blocks}
+
+
+def test_build_ca_is_absent_from_the_image(engine, cpu_image):
+    """The bundle given to the build (the host pip's, here) leaves no trace in the image's files.
+
+    Public CAs also ship inside certifi, so the check is on the certificates only the build
+    bundle has (on these machines: the TLS interceptor's), plus the bundle's own files.
+    """
+    bundle = find_ca_bundle()
+    assert bundle is not None, "this machine's pip has a CA bundle configured"
+    container = engine.containers.create("trainbox:cpu", ["true"])
+    try:
+        image_pems: set[str] = set()
+        found_paths: list[str] = []
+        stream = io.BufferedReader(_ChunkReader(container.export()), buffer_size=1 << 20)
+        with tarfile.open(fileobj=stream, mode="r|") as files:
+            for member in files:
+                if member.name.endswith(("build-ca.crt", "pip-ca.crt")):
+                    found_paths.append(member.name)
+                if not member.isfile() or member.size > 5_000_000:
+                    continue
+                content = files.extractfile(member).read()
+                if b"BEGIN CERTIFICATE" in content:
+                    image_pems |= pem_bodies(content.decode("latin-1"))
+    finally:
+        container.remove(force=True)
+    assert not found_paths
+    certifi_pems = pem_bodies(_certifi_bundle(engine))
+    only_in_build_bundle = pem_bodies(bundle.read_text()) - certifi_pems
+    assert only_in_build_bundle, "expected the build bundle to hold a CA certifi lacks (the interceptor)"
+    assert not (only_in_build_bundle & image_pems)
+
+
+def _certifi_bundle(engine) -> str:
+    return engine.containers.run(
+        "trainbox:cpu", ["python", "-c", "import certifi; print(open(certifi.where()).read())"], remove=True
+    ).decode()
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file-like view of the SDK's chunk generator, for tarfile's streaming mode."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def test_code_only_change_rebuilds_from_cache(engine, cpu_image, tmp_path):
+    copy = copy_repo(tmp_path / "repo")
+    with open(copy / "app" / "__init__.py", "a") as handle:
+        handle.write("# a code-only change\n")
+    try:
+        result = invoke("build", "--tag", "trainbox:test-rebuild", cwd=copy)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+        steps = re.split(r"\nStep \d+/\d+ : ", result.stdout)
+        install = next(step for step in steps if "pip install" in step)
+        assert "Using cache" in install, install
+        copy_app = next(step for step in steps if step.startswith("COPY app "))
+        assert "Using cache" not in copy_app
+        assert engine.images.get("trainbox:test-rebuild").labels["trainbox.code_sha256"] != \
+            cpu_image.labels["trainbox.code_sha256"]
+    finally:
+        engine.images.remove("trainbox:test-rebuild", force=True)
+
+
+def test_daemon_unreachable_is_one_line():
+    result = invoke("build", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert_one_line_error(result, "cannot reach the Docker daemon")
+
+
+def test_base_image_that_cannot_be_made(tmp_path):
+    result = invoke("base", "--name", "trainbox-base:never", env={"PATH": "/nonexistent"})
+    assert_one_line_error(result, "debootstrap is not installed", "apt-get install debootstrap")
+
+
+def test_base_image_neither_present_nor_pullable():
+    result = invoke("build", "--base-image", "trainbox-base:does-not-exist")
+    assert_one_line_error(result, "neither present nor pullable", "invoke base")
+
+
+def test_pip_failure_names_the_failing_step(engine, tmp_path):
+    copy = copy_repo(tmp_path / "repo")
+    lock = copy / "requirements" / "cpu.lock"
+    text = lock.read_text()
+    first_hash = re.search(r"--hash=sha256:([0-9a-f]{64})", text).group(1)
+    lock.write_text(text.replace(first_hash, "0" * 64, 1))
+    try:
+        result = invoke("build", "--tag", "trainbox:test-broken", cwd=copy)
+        line = assert_one_line_error(result, "image build failed at Step")
+        assert "pip install" in line
+    finally:
+        try:
+            engine.images.remove("trainbox:test-broken", force=True)
+        except docker.errors.ImageNotFound:
+            pass

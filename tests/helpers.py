@@ -1,0 +1,43 @@
+"""Helpers shared by the host-side tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+
+
+def invoke(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None, timeout: int = 1800,
+           user: tuple[int, int] | None = None) -> subprocess.CompletedProcess:
+    """Run the real `invoke` CLI as a user would, capturing what they would see."""
+    full_env = {**os.environ, **(env or {})}
+    kwargs = {}
+    if user is not None:
+        kwargs = {"user": user[0], "group": user[1], "extra_groups": [], "umask": 0o022}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=cwd, env=full_env, capture_output=True,
+        text=True, timeout=timeout, check=False, **kwargs,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """A user error: non-zero exit, no traceback, one `trainbox:` line naming the problem."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("trainbox: ")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def copy_repo(destination: Path) -> Path:
+    """A throwaway copy of the work tree (no data/outputs), for tests that must edit code."""
+    ignore = shutil.ignore_patterns("data", "outputs", "__pycache__", ".pytest_cache", "artifacts")
+    shutil.copytree(REPO_ROOT, destination, ignore=ignore, symlinks=True)
+    return destination

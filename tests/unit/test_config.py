@@ -1,0 +1,136 @@
+"""The config loader: pure logic, no engine, no TensorFlow."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+from app.config import Config, ConfigError, load_config, parse_override, parse_yaml, validate
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "experiment.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_carry_the_contract_keys():
+    config = load_config()
+    tree = config.to_dict()
+    assert {"seed", "deterministic", "data", "training"} <= tree.keys()
+    assert {"train", "test", "image_size"} <= tree["data"].keys()
+    assert {"epochs", "batch_size"} <= tree["training"].keys()
+
+
+def test_yaml_then_overrides_in_order(tmp_path):
+    path = write(tmp_path, "seed: 7\ntraining:\n  epochs: 5\n")
+    config = load_config(path, ["training.epochs=3", "data.image_size=[8, 8]", "model.augmentation=true"])
+    assert (config.seed, config.training.epochs, config.data.image_size) == (7, 3, [8, 8])
+    assert config.model.augmentation is True
+
+
+def test_resolved_yaml_round_trips(tmp_path):
+    config = load_config(None, ["training.batch_size=16"])
+    again = load_config(write(tmp_path, config.to_yaml()))
+    assert again == config
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("trainig:\n  epochs: 3\n", "unknown config key 'trainig'"),
+        ("training:\n  epoch: 3\n", "unknown config key 'training.epoch'"),
+        ("training:\n  epochs: three\n", "'training.epochs'"),
+        ("training:\n  epochs: 0\n", "'training.epochs': Input should be greater than or equal to 1"),
+        ("data:\n  validation_split: 1.5\n", "'data.validation_split'"),
+        ("data:\n  train: ../../etc\n", "escapes the data directory"),
+        ("data:\n  test: /etc/passwd\n", "relative to the data directory"),
+        ("seed: 1\ndata:\n  train: [a\n", "invalid YAML at line 4, column 1"),
+        ("- just\n- a list\n", "top level must be a mapping"),
+        ("a: &anchor [1]\nb: *anchor\n", "aliases"),
+        ("deterministic: 'yes'\n", "'deterministic'"),
+    ],
+)
+def test_bad_files_name_the_key_or_position(tmp_path, text, fragment):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert fragment in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("training.epochs", "expected dotted.key=value"),
+        ("=3", "expected dotted.key=value"),
+        ("training..epochs=3", "not a dotted key"),
+        ("training.epochs=[1", "invalid YAML"),
+        ("training=3", "'training'"),
+        ("seed.value=3", "'seed'"),
+        ("training.epochs={a: 1}", "not a mapping"),
+    ],
+)
+def test_bad_overrides(override, fragment):
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert fragment in str(caught.value)
+
+
+def test_override_into_a_value_from_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="'seed' is a value, not a section"):
+        load_config(write(tmp_path, "seed: 1\n"), ["seed.value=3"])
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_override_values_are_yaml_scalars():
+    assert parse_override("training.learning_rate=1e-3") == (["training", "learning_rate"], 1e-3)
+    assert parse_override("data.test=null") == (["data", "test"], None)
+
+
+# Any text at all: a valid config or a ConfigError, never another exception.
+@seed(20261125)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=300))
+def test_any_text_is_a_config_or_a_config_error(text):
+    try:
+        tree = parse_yaml(text)
+        if tree is None:
+            tree = {}
+        assert isinstance(validate(tree), Config)
+    except ConfigError:
+        pass
+
+
+yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+yaml_trees = st.recursive(
+    yaml_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@seed(20261125)
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["seed", "deterministic", "data", "model", "training", "x"]), yaml_trees))
+def test_any_yaml_tree_is_a_config_or_a_config_error(tree):
+    text = yaml.safe_dump(tree)
+    try:
+        validate(parse_yaml(text))
+    except ConfigError:
+        pass
+
+
+@seed(20261125)
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=80))
+def test_any_override_is_a_config_or_a_config_error(text):
+    try:
+        load_config(None, [text])
+    except ConfigError:
+        pass
