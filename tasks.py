@@ -111,4 +111,36 @@ def lock(c):
     _run(lock_all)
 
 
-ns = Collection(build, base, data, train, test, lock)
+@task(help={
+    "port": "host port (default 8888, or the next free one; an explicit busy port is an error)",
+    "gpu": "use trainbox:gpu and request the GPUs",
+    "listen": "host address to publish on (default 127.0.0.1; anything else is reachable by others)",
+    "data_dir": "data directory, mounted read-only at /data (default data/)",
+    "output_dir": "output directory, mounted at /outputs (default outputs/)",
+    "notebook_dir": "folder Jupyter opens and saves into (default the repository's notebooks/)",
+})
+def notebook(c, port=None, gpu=False, listen="127.0.0.1", data_dir=None, output_dir=None, notebook_dir=None):
+    """JupyterLab in the image on 127.0.0.1 with a fresh token; Ctrl-C stops and removes it."""
+    from app.launch.services import ServiceRequest
+    from app.launch.services import notebook as run_notebook
+
+    request = ServiceRequest(port=int(port) if port else None, gpu=gpu, listen=listen,
+                             data_dir=data_dir, output_dir=output_dir, notebook_dir=notebook_dir)
+    _exit_with(_run(run_notebook, request))
+
+
+@task(help={
+    "port": "host port (default 6006, or the next free one; an explicit busy port is an error)",
+    "listen": "host address to publish on (default 127.0.0.1; anything else is reachable by others)",
+    "output_dir": "output directory whose runs are shown (default outputs/)",
+})
+def tensorboard(c, port=None, listen="127.0.0.1", output_dir=None):
+    """TensorBoard over the output directory on 127.0.0.1; Ctrl-C stops and removes it."""
+    from app.launch.services import ServiceRequest
+    from app.launch.services import tensorboard as run_tensorboard
+
+    request = ServiceRequest(port=int(port) if port else None, listen=listen, output_dir=output_dir)
+    _exit_with(_run(run_tensorboard, request))
+
+
+ns = Collection(build, base, data, train, test, lock, notebook, tensorboard)
