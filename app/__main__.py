@@ -83,13 +83,20 @@ def command_train(args: argparse.Namespace) -> int:
     except ConfigError as error:
         return _fail(error)
 
-    from app.train import run as training  # TensorFlow loads here, after the cheap checks
     from app.train.errors import Interrupted, UserError
+    from app.train.preflight import preflight
+
+    try:
+        checked = preflight(config, data_dir, output_dir, run_id, resume=bool(args.resume))
+    except UserError as error:
+        return _fail(error)
+
+    from app.train import run as training  # TensorFlow loads here, after the cheap checks
 
     training.install_signal_handlers()
     run = None
     try:
-        run, dataset = training.prepare(config, data_dir, output_dir, run_id, resume=bool(args.resume))
+        run, dataset = training.start(config, run_id, checked)
         print(f"run {run_id}: {len(dataset.train)} training images, classes {dataset.class_names}", flush=True)
         test_accuracy = training.execute(run, dataset, data_dir, resume=bool(args.resume))
     except UserError as error:

@@ -7,7 +7,6 @@ seeded by (seed, epoch), so a resumed run sees exactly the batches it would have
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,16 +15,9 @@ import tensorflow as tf
 
 from app.config import DataConfig
 from app.train.errors import UserError
+from app.train.files import FileList, Plan, epoch_order
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DECODE_BATCH = 256
-
-
-@dataclass
-class FileList:
-    paths: list[Path]
-    labels: np.ndarray  # int32 class index per path
-
 
 @dataclass
 class Split:
@@ -49,43 +41,10 @@ class Dataset:
         return {name: len(split) for name, split in splits.items() if split is not None}
 
 
-def resolve_folder(data_dir: Path, relative: str, key: str) -> Path:
-    root = data_dir.resolve()
-    folder = (data_dir / relative).resolve()
-    if folder != root and root not in folder.parents:
-        raise UserError(f"data.{key} '{relative}' resolves outside the data directory {data_dir}")
-    if not folder.exists():
-        raise UserError(f"data.{key}: folder not found: {data_dir / relative}")
-    if not folder.is_dir():
-        raise UserError(f"data.{key}: not a folder: {data_dir / relative}")
-    return folder
 
 
-def class_folders(folder: Path, key: str) -> list[str]:
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not names:
-        raise UserError(f"data.{key}: {folder} has no class sub-folders (expected <class>/<image>.png)")
-    return names
 
 
-def list_images(data_dir: Path, folder: Path, class_names: list[str], key: str) -> FileList:
-    root = data_dir.resolve()
-    paths: list[Path] = []
-    labels: list[int] = []
-    for index, name in enumerate(class_names):
-        class_dir = folder / name
-        if not class_dir.is_dir():
-            continue
-        for path in sorted(class_dir.rglob("*")):
-            if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-                continue
-            if root not in path.resolve().parents:
-                raise UserError(f"data.{key}: {path} is a link that resolves outside the data directory")
-            paths.append(path)
-            labels.append(index)
-    if not paths:
-        raise UserError(f"data.{key}: no PNG/JPEG images under {folder}")
-    return FileList(paths, np.asarray(labels, dtype=np.int32))
 
 
 def _decoder(image_size: list[int], channels: int):
@@ -124,76 +83,8 @@ def find_unreadable(paths: list[Path], decode) -> str:
     return "one of the images (could not tell which)"
 
 
-def stratified_split(files: FileList, fraction: float, seed: int) -> tuple[FileList, FileList]:
-    """Hold out `fraction` of every class (at least one image each), fixed by the seed."""
-    rng = np.random.default_rng([seed, 0x5EED])
-    keep, hold = [], []
-    for label in np.unique(files.labels):
-        members = np.flatnonzero(files.labels == label)
-        members = members[rng.permutation(len(members))]
-        count = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
-        hold.extend(members[:count])
-        keep.extend(members[count:])
-    keep, hold = sorted(keep), sorted(hold)
-    pick = lambda idx: FileList([files.paths[i] for i in idx], files.labels[idx])  # noqa: E731
-    return pick(np.asarray(keep, dtype=np.int64)), pick(np.asarray(hold, dtype=np.int64))
 
 
-def load_dataset(data_dir: Path, config: DataConfig, seed: int) -> Dataset:
-    if not data_dir.is_dir():
-        raise UserError(f"data directory not found: {data_dir} (run `python -m app data {data_dir}`)")
-    train_dir = resolve_folder(data_dir, config.train, "train")
-    class_names = class_folders(train_dir, "train")
-    if len(class_names) < 2:
-        raise UserError(f"data.train: {train_dir} has a single class '{class_names[0]}'; need at least 2")
-    train_files = list_images(data_dir, train_dir, class_names, "train")
-    present = sorted({class_names[i] for i in np.unique(train_files.labels)})
-    if len(present) < 2:
-        raise UserError(f"data.train: only class '{present[0]}' under {train_dir} has images; need at least 2")
-    folders = {"train": train_dir}
-
-    def other_split(key: str) -> FileList:
-        folder = resolve_folder(data_dir, getattr(config, key), key)
-        unknown = sorted(set(class_folders(folder, key)) - set(class_names))
-        if unknown:
-            raise UserError(f"data.{key}: classes {unknown} in {folder} are not in data.train")
-        folders[key] = folder
-        return list_images(data_dir, folder, class_names, key)
-
-    validation_files = None
-    if config.validation is not None:
-        validation_files = other_split("validation")
-    elif config.validation_split > 0:
-        train_files, validation_files = stratified_split(train_files, config.validation_split, seed)
-        if not validation_files.paths:
-            validation_files = None
-    test_files = other_split("test") if config.test is not None else None
-
-    return Dataset(
-        class_names=class_names,
-        train=decode_files(train_files, config),
-        validation=decode_files(validation_files, config) if validation_files else None,
-        test=decode_files(test_files, config) if test_files else None,
-        folders=folders,
-    )
-
-
-def fingerprint(data_dir: Path, folders: dict[str, Path]) -> str:
-    """sha256 over every file's path (relative to the data dir) and bytes, in sorted order."""
-    root = data_dir.resolve()
-    digest = hashlib.sha256()
-    files = sorted({p for folder in folders.values() for p in folder.rglob("*") if p.is_file()})
-    for path in files:
-        relative = path.relative_to(root).as_posix().encode("utf-8")
-        content = path.read_bytes()
-        digest.update(len(relative).to_bytes(8, "big") + relative)
-        digest.update(len(content).to_bytes(8, "big") + content)
-    return digest.hexdigest()
-
-
-def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
-    """The training order of one epoch: a pure function of (seed, epoch)."""
-    return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
 
 
 def training_pipeline(split: Split, batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
@@ -216,4 +107,15 @@ def steps_per_epoch(split: Split, batch_size: int) -> int:
 def eval_pipeline(split: Split, batch_size: int) -> tf.data.Dataset:
     return (
         tf.data.Dataset.from_tensor_slices((split.images, split.labels)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def load_dataset(plan: Plan, config: DataConfig) -> Dataset:
+    """Decode the planned (already verified) files into memory."""
+    return Dataset(
+        class_names=plan.class_names,
+        train=decode_files(plan.train, config),
+        validation=decode_files(plan.validation, config) if plan.validation else None,
+        test=decode_files(plan.test, config) if plan.test else None,
+        folders=plan.folders,
     )

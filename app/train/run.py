@@ -12,7 +12,6 @@ import math
 import os
 import random
 import signal
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +22,9 @@ import tensorflow as tf
 
 from app import manifest
 from app.config import Config
-from app.train import checkpoint, data, environment
+from app.train import checkpoint, data, environment, files
 from app.train.errors import Interrupted, UserError
+from app.train.preflight import Preflight
 from app.train.model import build_model, compile_model, weights_sha256
 
 # --- signals: SIGTERM/SIGINT raise Interrupted, except inside a critical section ---------
@@ -148,13 +148,6 @@ def save_model_atomic(model: keras.Model, path: Path) -> None:
 # --- the run ---------------------------------------------------------------------------
 
 
-def check_output_dir(output_dir: Path) -> None:
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise UserError(f"output directory {output_dir} is not writable: {error.strerror or error}") from None
 
 
 def tensorboard_callbacks(run_dir: Path) -> list:
@@ -210,31 +203,17 @@ class Run:
         return metrics
 
 
-def prepare(config: Config, data_dir: Path, output_dir: Path, run_id: str, resume: bool) -> tuple[Run, data.Dataset]:
-    """Everything a user can get wrong is checked here, before a run directory claims anything."""
-    if not manifest.is_valid_run_id(run_id):
-        raise UserError(f"run id {run_id!r} is not a safe folder name (letters, digits, '-', '_', '.')")
-    run_dir = output_dir / run_id
-    if resume:
-        record = manifest.read_manifest(run_dir)
-        if record is None:
-            raise UserError(f"--resume {run_id}: no such run in {output_dir}")
-        if record.get("status") == "completed":
-            raise UserError(f"--resume {run_id}: that run already completed; start a new one")
-        check_output_dir(run_dir)
-    else:
-        check_output_dir(output_dir)
-        if run_dir.exists():
-            raise UserError(f"run directory {run_dir} already exists; run directories are never reused")
-        record = None
-    dataset = data.load_dataset(data_dir, config.data, config.seed)
+def start(config: Config, run_id: str, checked: Preflight) -> tuple[Run, data.Dataset]:
+    """Decode the data, then claim the run directory (new runs) with a `running` manifest."""
+    dataset = data.load_dataset(checked.plan, config.data)
+    record = checked.record
     if record is None:
         try:
-            run_dir.mkdir()
+            checked.run_dir.mkdir()
         except FileExistsError:
-            raise UserError(f"run directory {run_dir} already exists; run directories are never reused") from None
+            raise UserError(f"run directory {checked.run_dir} already exists; run directories are never reused") from None
         record = {"run_id": run_id, "status": "running", "created_at": manifest.utc_now()}
-    return Run(config, run_id, run_dir, record), dataset
+    return Run(config, run_id, checked.run_dir, record), dataset
 
 
 def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> float | None:
@@ -245,7 +224,7 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
     data_record = {
         "data_dir": str(data_dir),
         "folders": {k: v.relative_to(data_dir.resolve()).as_posix() for k, v in dataset.folders.items()},
-        "fingerprint": data.fingerprint(data_dir, dataset.folders),
+        "fingerprint": files.fingerprint(data_dir, dataset.folders),
         "class_names": dataset.class_names,
         "counts": dataset.counts(),
         "image_shape": list(dataset.train.images.shape[1:]),
