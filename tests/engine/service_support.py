@@ -6,7 +6,6 @@ path; servers are started through the real `invoke` CLI and stopped with Ctrl-C.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -18,30 +17,26 @@ from pathlib import Path
 import requests
 
 from app import manifest
-from app.launch import images
 from app.launch.engine import client
 from app.launch.images import PROJECT_LABEL
-from app.launch.provenance import REPO_ROOT
+from tests.helpers import REPO_ROOT, invoke
 
 TINY_OVERRIDES = ("training.epochs=2", "model.conv_filters=[8]", "model.dense_units=16")
-ARTIFACTS = Path(os.environ.get("TRAINBOX_TEST_ARTIFACTS", REPO_ROOT / "tests" / "artifacts"))
 START_TIMEOUT_S = 180
 
 _finished: dict[str, Path] = {}
 
 
-def ensure_cpu_image():
-    return images.ensure_image(gpu=False)
-
-
 def finished_run(root: Path) -> tuple[Path, Path, str]:
-    """(data_dir, output_dir, run_id) of a completed tiny run, trained once per session."""
+    """(data_dir, output_dir, run_id) of a completed tiny run, trained once per session
+    through `invoke train`, as a user would."""
     if "run" not in _finished:
-        from app.launch.training import TrainRequest, train
-
         data_dir, output_dir = root / "data", root / "outputs"
-        status = train(TrainRequest(overrides=TINY_OVERRIDES, data_dir=str(data_dir), output_dir=str(output_dir)))
-        assert status == 0, f"tiny training run failed with exit {status}"
+        args = ["train", "--data-dir", str(data_dir), "--output-dir", str(output_dir)]
+        for override in TINY_OVERRIDES:
+            args += ["--set", override]
+        result = invoke(*args)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         runs = [p for p in output_dir.iterdir() if (manifest.read_manifest(p) or {}).get("status") == "completed"]
         assert len(runs) == 1, runs
         _finished.update(run=runs[0], data=data_dir)

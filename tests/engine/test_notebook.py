@@ -1,0 +1,221 @@
+"""`invoke notebook` against the real engine, a real JupyterLab, a real kernel and a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from app.launch import containers
+from app.launch.services import NOTEBOOK_DIR_IN_CONTAINER
+from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
+from tests.helpers import assert_one_line_error, invoke
+
+pytestmark = pytest.mark.docker
+
+URL_PATTERN = r"JupyterLab is ready: open\s+(?P<url>http://127\.0\.0\.1:(?P<port>\d+)/lab\?token=(?P<token>[\w-]+))"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, cpu_image):
+    return finished_run(tmp_path_factory.mktemp("tiny-run"))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, tiny_run):
+    """One JupyterLab for the module, started like a user starts it; Ctrl-C'd at the end."""
+    data_dir, output_dir, _ = tiny_run
+    notebook_dir = tmp_path_factory.mktemp("notebooks")
+    baseline = project_objects()
+    server = Server(
+        ["notebook", "--notebook-dir", str(notebook_dir), "--data-dir", str(data_dir),
+         "--output-dir", str(output_dir)],
+        URL_PATTERN,
+    )
+    server.notebook_dir = notebook_dir
+    server.baseline = baseline
+    yield server
+    server.interrupt()
+
+
+def api(lab: Server, path: str) -> str:
+    return f"http://127.0.0.1:{lab.port}{path}"
+
+
+def test_token_is_required(lab):
+    token = lab.match.group("token")
+    assert requests.get(api(lab, "/api/status"), timeout=10).status_code == 403
+    assert requests.get(api(lab, "/api/status"), params={"token": "wrong"}, timeout=10).status_code == 403
+    assert requests.get(api(lab, "/api/status"), params={"token": token}, timeout=10).status_code == 200
+    assert requests.get(lab.match.group("url"), timeout=10).status_code == 200
+
+
+def test_published_on_localhost_only_and_token_not_in_inspect(lab):
+    container = lab.container("notebook")
+    bindings = container.attrs["HostConfig"]["PortBindings"]
+    assert bindings == {"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(lab.port)}]}
+    published = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
+    assert {entry["HostIp"] for entry in published} == {"127.0.0.1"}
+    # The token is handed over in a file: not in the command line or the environment.
+    assert lab.match.group("token") not in json.dumps(container.attrs)
+    # Runs as the invoking user, hardened like every project container.
+    assert container.attrs["Config"]["User"] == containers.invoking_user()
+    assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    mounts = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}
+    assert mounts["/data"] is False and mounts["/outputs"] is True and mounts[NOTEBOOK_DIR_IN_CONTAINER] is True
+
+
+def test_kernel_runs_tensorflow_and_app(lab):
+    """Start a kernel through the REST API and execute code over the kernel protocol (websocket)."""
+    import websocket
+
+    headers = {"Authorization": f"token {lab.match.group('token')}"}
+    kernel = requests.post(api(lab, "/api/kernels"), json={"name": "python3"}, headers=headers, timeout=30)
+    assert kernel.status_code == 201, kernel.text
+    kernel_id = kernel.json()["id"]
+    try:
+        socket_url = f"ws://127.0.0.1:{lab.port}/api/kernels/{kernel_id}/channels"
+        channel = websocket.create_connection(
+            socket_url, header=[f"Authorization: token {lab.match.group('token')}"], timeout=120,
+            suppress_origin=True,
+        )
+        code = (
+            "import tensorflow as tf, app, app.train.explore\n"
+            "print('TF', tf.__version__, 'APP', app.__file__, 'SUM', int(tf.reduce_sum(tf.range(10))))"
+        )
+        reply, output = execute(channel, code)
+        channel.close()
+    finally:
+        requests.delete(api(lab, f"/api/kernels/{kernel_id}"), headers=headers, timeout=30)
+    assert reply["status"] == "ok", reply
+    assert "TF 2." in output and "APP /opt/trainbox/app/__init__.py" in output and "SUM 45" in output, output
+
+
+def execute(channel, code: str) -> tuple[dict, str]:
+    """Send one execute_request; return its execute_reply content and the stdout it printed."""
+    session = uuid.uuid4().hex
+    msg_id = uuid.uuid4().hex
+    channel.send(json.dumps({
+        "header": {"msg_id": msg_id, "session": session, "username": "test", "msg_type": "execute_request",
+                   "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True},
+    }))
+    output, reply, idle = [], None, False
+    while reply is None or not idle:
+        message = json.loads(channel.recv())
+        if message.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = message["header"]["msg_type"]
+        if kind == "stream":
+            output.append(message["content"]["text"])
+        elif kind == "error":
+            output.append("\n".join(message["content"]["traceback"]))
+        elif kind == "execute_reply":
+            reply = message["content"]
+        elif kind == "status" and message["content"]["execution_state"] == "idle":
+            idle = True
+    return reply, "".join(output)
+
+
+def test_saved_notebook_lands_in_notebooks_owned_by_user(lab):
+    headers = {"Authorization": f"token {lab.match.group('token')}"}
+    notebook = {"type": "notebook", "format": "json", "content": {
+        "cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    saved = requests.put(api(lab, "/api/contents/saved_from_browser.ipynb"), json=notebook,
+                         headers=headers, timeout=30)
+    assert saved.status_code in (200, 201), saved.text
+    path = lab.notebook_dir / "saved_from_browser.ipynb"
+    assert path.is_file()
+    assert (path.stat().st_uid, path.stat().st_gid) == (os.getuid(), os.getgid())
+
+
+def test_lab_ui_loads_in_headless_chromium(lab, artifacts):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1400,900"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    try:
+        driver.get(lab.match.group("url"))
+        wait = WebDriverWait(driver, 120)
+        wait.until(expected_conditions.presence_of_element_located((By.ID, "jp-main-dock-panel")))
+        launcher = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-Launcher")))
+        # The file browser lists the mounted notebooks folder (the saved notebook from above, if it ran).
+        wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".jp-DirListing-content")))
+        assert "JupyterLab" in driver.title or launcher.is_displayed()
+        screenshot = Path(artifacts) / "jupyterlab.png"
+        assert driver.save_screenshot(str(screenshot))
+        print(f"screenshot: {screenshot}")
+        assert screenshot.stat().st_size > 10_000
+    finally:
+        driver.quit()
+
+
+def test_example_notebook_executes_in_the_image(tiny_run, cpu_image, tmp_path, artifacts):
+    """nbclient inside the image runs notebooks/explore_run.ipynb top to bottom on a finished run."""
+    data_dir, output_dir, run_id = tiny_run
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    script = (
+        "import nbformat, nbclient\n"
+        "nb = nbformat.read('explore_run.ipynb', as_version=4)\n"
+        "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3',"
+        " resources={'metadata': {'path': '.'}}).execute()\n"
+        "nbformat.write(nb, '/executed/explore_run.ipynb')\n"
+    )
+    status = containers.run_foreground(containers.ContainerSpec(
+        image=cpu_image.id,
+        command=["sh", "-c", f"cd {NOTEBOOK_DIR_IN_CONTAINER} && python -c \"$0\"", script],
+        role="notebook-test",
+        mounts=[
+            containers.bind(str(data_dir), "/data", read_only=True),
+            containers.bind(str(output_dir), "/outputs", read_only=True),
+            containers.bind(str(executed), "/executed", read_only=False),
+        ],
+    ))
+    assert status == 0
+    notebook = json.loads((executed / "explore_run.ipynb").read_text())
+    outputs = [output for cell in notebook["cells"] if cell["cell_type"] == "code" for output in cell["outputs"]]
+    text = "".join("".join(o.get("text", "")) for o in outputs)
+    assert f"run: {run_id}" in text and "status: completed" in text
+    assert "accuracy on" in text
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(figures) == 2, "expected the learning curves and the prediction grid"
+    shutil.copy(executed / "explore_run.ipynb", Path(artifacts) / "explore_run.executed.ipynb")
+
+
+def test_busy_port_is_one_clear_line(tmp_path, no_leftovers):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = invoke("notebook", "--port", str(port), "--output-dir", str(tmp_path / "out"),
+                        "--data-dir", str(tmp_path / "data"), timeout=120)
+    assert result.returncode == 2
+    assert_one_line_error(result, f"port {port}", "already in use", "--port")
+
+
+def test_ctrl_c_stops_and_removes_the_container(lab):
+    """Last in the module: Ctrl-C on `invoke notebook` leaves nothing of the project behind."""
+    container = lab.container("notebook")
+    status = lab.interrupt()
+    assert status == 130, lab.output[-2000:]
+    assert "stopping" in lab.output
+    assert_nothing_left(lab.baseline)
+    with pytest.raises(Exception):  # noqa: B017 - NotFound from the engine
+        container.reload()
