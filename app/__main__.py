@@ -39,12 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("data_dir", nargs="?", help="data directory (default /data or ./data)")
     train = commands.add_parser("train", help="train one run; writes <output>/<run id>/")
     train.add_argument("--config", help="YAML config file (defaults apply when omitted)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key by its dotted path, e.g. training.epochs=3")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key by its dotted path, e.g. training.epochs=3",
+    )
     train.add_argument("--run-id", help="name of the run directory (default: a new timestamped id)")
-    train.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last checkpoint")
+    train.add_argument(
+        "--resume", metavar="RUN_ID", help="continue an interrupted run from its last checkpoint"
+    )
     train.add_argument("--data-dir", help="data directory (default /data if it exists, else ./data)")
-    train.add_argument("--output-dir", help="output directory (default /outputs if it exists, else ./outputs)")
+    train.add_argument(
+        "--output-dir", help="output directory (default /outputs if it exists, else ./outputs)"
+    )
     return parser
 
 
@@ -97,22 +107,34 @@ def command_train(args: argparse.Namespace) -> int:
     run = None
     try:
         run, dataset = training.start(config, run_id, checked)
-        print(f"run {run_id}: {len(dataset.train)} training images, classes {dataset.class_names}", flush=True)
+        print(
+            f"run {run_id}: {len(dataset.train)} training images, classes {dataset.class_names}", flush=True
+        )
         test_accuracy = training.execute(run, dataset, data_dir, resume=bool(args.resume))
     except UserError as error:
         if run is not None and run.record.get("status") == "running":
             training.mark(run, "failed", error=str(error))
         return _fail(error)
     except Interrupted as interrupt:
-        name = "SIGTERM" if interrupt.signum == 15 else "SIGINT" if interrupt.signum == 2 else str(interrupt.signum)
+        name = (
+            "SIGTERM"
+            if interrupt.signum == 15
+            else "SIGINT"
+            if interrupt.signum == 2
+            else str(interrupt.signum)
+        )
         if run is not None:
             training.mark(run, "interrupted", interrupted_by=name)
             print(f"run directory: {run.run_dir}", flush=True)
-            print(f"trainbox: interrupted by {name}; continue with --resume {run_id}", file=sys.stderr, flush=True)
+            print(
+                f"trainbox: interrupted by {name}; continue with --resume {run_id}",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             print(f"trainbox: interrupted by {name}", file=sys.stderr, flush=True)
         return 128 + interrupt.signum
-    except Exception as error:  # noqa: BLE001 - the training itself failed: record it, exit 1
+    except Exception as error:
         traceback.print_exc()
         line = " ".join(f"{type(error).__name__}: {error}".split())[:500]
         if run is not None:

@@ -87,7 +87,7 @@ def load(path: Path) -> Restored:
         raise ValueError(f"{len(saved)} RNG states saved, model has {len(variables)}")
     for variable, value in zip(variables, saved, strict=True):
         variable.assign(np.asarray(value, dtype=variable.dtype))
-    if model.optimizer is None or int(model.optimizer.iterations.numpy()) == 0 and epoch > 0:
+    if model.optimizer is None or (int(model.optimizer.iterations.numpy()) == 0 and epoch > 0):
         raise ValueError("optimizer state missing")
     history = state["history"]
     if len(history) != epoch:
@@ -101,7 +101,7 @@ def load_newest(directory: Path) -> tuple[Restored | None, list[dict]]:
     for path in candidates(directory):
         try:
             return load(path), skipped
-        except Exception as error:  # noqa: BLE001 - any failure to load means: try the previous one
+        except Exception as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             skipped.append({"checkpoint": path.name, "error": f"{type(error).__name__}: {reason}"[:300]})
     return None, skipped

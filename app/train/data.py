@@ -19,6 +19,7 @@ from app.train.files import FileList, Plan, epoch_order
 
 DECODE_BATCH = 256
 
+
 @dataclass
 class Split:
     images: np.ndarray  # uint8, (n, height, width, channels)
@@ -39,12 +40,6 @@ class Dataset:
     def counts(self) -> dict[str, int]:
         splits = {"train": self.train, "validation": self.validation, "test": self.test}
         return {name: len(split) for name, split in splits.items() if split is not None}
-
-
-
-
-
-
 
 
 def _decoder(image_size: list[int], channels: int):
@@ -83,11 +78,9 @@ def find_unreadable(paths: list[Path], decode) -> str:
     return "one of the images (could not tell which)"
 
 
-
-
-
-
-def training_pipeline(split: Split, batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
+def training_pipeline(
+    split: Split, batch_size: int, seed: int, first_epoch: int, epochs: int
+) -> tf.data.Dataset:
     """All remaining epochs back to back; fit() consumes steps_per_epoch batches per epoch."""
     orders = np.stack([epoch_order(seed, e, len(split)) for e in range(first_epoch, epochs)])
     images = tf.constant(split.images)
@@ -95,7 +88,9 @@ def training_pipeline(split: Split, batch_size: int, seed: int, first_epoch: int
     return (
         tf.data.Dataset.from_tensor_slices(orders)
         .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-        .map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(
+            lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)), num_parallel_calls=tf.data.AUTOTUNE
+        )
         .prefetch(tf.data.AUTOTUNE)
     )
 
@@ -106,7 +101,9 @@ def steps_per_epoch(split: Split, batch_size: int) -> int:
 
 def eval_pipeline(split: Split, batch_size: int) -> tf.data.Dataset:
     return (
-        tf.data.Dataset.from_tensor_slices((split.images, split.labels)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
     )
 
 

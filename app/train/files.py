@@ -47,11 +47,15 @@ def resolve_folder(data_dir: Path, relative: str, key: str) -> Path:
     if not folder.is_dir():
         raise UserError(f"data.{key}: not a folder: {data_dir / relative}")
     return folder
+
+
 def class_folders(folder: Path, key: str) -> list[str]:
     names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise UserError(f"data.{key}: {folder} has no class sub-folders (expected <class>/<image>.png)")
     return names
+
+
 def list_images(data_dir: Path, folder: Path, class_names: list[str], key: str) -> FileList:
     root = data_dir.resolve()
     paths: list[Path] = []
@@ -70,6 +74,8 @@ def list_images(data_dir: Path, folder: Path, class_names: list[str], key: str) 
     if not paths:
         raise UserError(f"data.{key}: no PNG/JPEG images under {folder}")
     return FileList(paths, np.asarray(labels, dtype=np.int32))
+
+
 def stratified_split(files: FileList, fraction: float, seed: int) -> tuple[FileList, FileList]:
     """Hold out `fraction` of every class (at least one image each), fixed by the seed."""
     rng = np.random.default_rng([seed, 0x5EED])
@@ -83,6 +89,8 @@ def stratified_split(files: FileList, fraction: float, seed: int) -> tuple[FileL
     keep, hold = sorted(keep), sorted(hold)
     pick = lambda idx: FileList([files.paths[i] for i in idx], files.labels[idx])  # noqa: E731
     return pick(np.asarray(keep, dtype=np.int64)), pick(np.asarray(hold, dtype=np.int64))
+
+
 def fingerprint(data_dir: Path, folders: dict[str, Path]) -> str:
     """sha256 over every file's path (relative to the data dir) and bytes, in sorted order."""
     root = data_dir.resolve()
@@ -94,6 +102,8 @@ def fingerprint(data_dir: Path, folders: dict[str, Path]) -> str:
         digest.update(len(relative).to_bytes(8, "big") + relative)
         digest.update(len(content).to_bytes(8, "big") + content)
     return digest.hexdigest()
+
+
 def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
     """The training order of one epoch: a pure function of (seed, epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
@@ -119,7 +129,9 @@ def plan_dataset(data_dir: Path, config: DataConfig, seed: int) -> Plan:
     train_files = list_images(data_dir, train_dir, class_names, "train")
     present = sorted({class_names[i] for i in np.unique(train_files.labels)})
     if len(present) < 2:
-        raise UserError(f"data.train: only class '{present[0]}' under {train_dir} has images; need at least 2")
+        raise UserError(
+            f"data.train: only class '{present[0]}' under {train_dir} has images; need at least 2"
+        )
     folders = {"train": train_dir}
 
     def other_split(key: str) -> FileList:

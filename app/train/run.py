@@ -5,12 +5,11 @@ Exit codes (see __main__): 0 completed, 1 failed, 2 user error, 130/143 interrup
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-import json
 import math
 import os
-import random
 import signal
 import time
 from contextlib import contextmanager
@@ -24,8 +23,8 @@ from app import manifest
 from app.config import Config
 from app.train import checkpoint, data, environment, files
 from app.train.errors import Interrupted, UserError
-from app.train.preflight import Preflight
 from app.train.model import build_model, compile_model, weights_sha256
+from app.train.preflight import Preflight
 
 # --- signals: SIGTERM/SIGINT raise Interrupted, except inside a critical section ---------
 
@@ -33,7 +32,7 @@ _critical_depth = 0
 _pending_signal: int | None = None
 
 
-def _on_signal(signum, frame):  # noqa: ANN001 - signal handler signature
+def _on_signal(signum, frame):
     global _pending_signal
     if _critical_depth:
         _pending_signal = signum
@@ -148,8 +147,6 @@ def save_model_atomic(model: keras.Model, path: Path) -> None:
 # --- the run ---------------------------------------------------------------------------
 
 
-
-
 def tensorboard_callbacks(run_dir: Path) -> list:
     try:
         import tensorboard  # noqa: F401 - tf.summary needs it; the image always has it
@@ -167,10 +164,10 @@ class EpochRecorder(keras.callbacks.Callback):
         self.run = run
         self.started = time.monotonic()
 
-    def on_epoch_begin(self, epoch, logs=None):  # noqa: ANN001
+    def on_epoch_begin(self, epoch, logs=None):
         self.started = time.monotonic()
 
-    def on_epoch_end(self, epoch, logs=None):  # noqa: ANN001
+    def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **_clean({k: float(v) for k, v in (logs or {}).items()})}
         row["seconds"] = round(time.monotonic() - self.started, 3)
         with critical():
@@ -211,7 +208,9 @@ def start(config: Config, run_id: str, checked: Preflight) -> tuple[Run, data.Da
         try:
             checked.run_dir.mkdir()
         except FileExistsError:
-            raise UserError(f"run directory {checked.run_dir} already exists; run directories are never reused") from None
+            raise UserError(
+                f"run directory {checked.run_dir} already exists; run directories are never reused"
+            ) from None
         record = {"run_id": run_id, "status": "running", "created_at": manifest.utc_now()}
     return Run(config, run_id, checked.run_dir, record), dataset
 
@@ -232,7 +231,9 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
     record = run.record
     if resume:
         if record.get("data", {}).get("fingerprint") not in (None, data_record["fingerprint"]):
-            raise UserError(f"--resume {run.run_id}: the data changed since the run started (fingerprint differs)")
+            raise UserError(
+                f"--resume {run.run_id}: the data changed since the run started (fingerprint differs)"
+            )
         restored, skipped = checkpoint.load_newest(run_dir / "checkpoints")
         resume_record = {
             "at": manifest.utc_now(),
@@ -279,12 +280,17 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
     training = config.training
     if first_epoch < training.epochs:
         model.fit(
-            data.training_pipeline(dataset.train, training.batch_size, config.seed, first_epoch, training.epochs),
+            data.training_pipeline(
+                dataset.train, training.batch_size, config.seed, first_epoch, training.epochs
+            ),
             epochs=training.epochs,
             initial_epoch=first_epoch,
             steps_per_epoch=data.steps_per_epoch(dataset.train, training.batch_size),
-            validation_data=(data.eval_pipeline(dataset.validation, training.batch_size)
-                             if dataset.validation is not None else None),
+            validation_data=(
+                data.eval_pipeline(dataset.validation, training.batch_size)
+                if dataset.validation is not None
+                else None
+            ),
             callbacks=[EpochRecorder(run), *tensorboard_callbacks(run_dir)],
             shuffle=False,  # the pipeline already orders each epoch from (seed, epoch)
             verbose=2,
@@ -293,7 +299,9 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
     test_accuracy = None
     metrics = run.final_metrics()
     if dataset.test is not None:
-        results = model.evaluate(data.eval_pipeline(dataset.test, training.batch_size), verbose=0, return_dict=True)
+        results = model.evaluate(
+            data.eval_pipeline(dataset.test, training.batch_size), verbose=0, return_dict=True
+        )
         test_accuracy = float(results["accuracy"])
         metrics.update(test_accuracy=test_accuracy, test_loss=float(results["loss"]))
     with critical():
@@ -309,7 +317,5 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
 
 def mark(run: Run, status: str, **fields) -> None:
     run.record.update(status=status, finished_at=manifest.utc_now(), **fields)
-    try:
+    with contextlib.suppress(OSError):  # e.g. the disk filled up: the exit status still tells
         run.save_manifest()
-    except OSError:
-        pass

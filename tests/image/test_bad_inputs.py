@@ -48,7 +48,9 @@ def test_unknown_config_key(digits_dir, tmp_path):
 def test_malformed_yaml_config(digits_dir, tmp_path):
     config = tmp_path / "broken.yaml"
     config.write_text("training:\n  epochs: [1,\n")
-    result = run_app("train", "--config", str(config), "--data-dir", str(digits_dir), "--output-dir", str(tmp_path))
+    result = run_app(
+        "train", "--config", str(config), "--data-dir", str(digits_dir), "--output-dir", str(tmp_path)
+    )
     assert_user_error(result, "line")
 
 
@@ -104,8 +106,15 @@ def test_run_directory_is_never_reused(digits_dir, tmp_path):
 
 
 def test_resume_unknown_run(digits_dir, tmp_path):
-    result = run_app("train", "--resume", "20260101-000000-abcdef", "--data-dir", str(digits_dir),
-                     "--output-dir", str(tmp_path))
+    result = run_app(
+        "train",
+        "--resume",
+        "20260101-000000-abcdef",
+        "--data-dir",
+        str(digits_dir),
+        "--output-dir",
+        str(tmp_path),
+    )
     assert_user_error(result, "no such run")
 
 

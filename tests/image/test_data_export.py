@@ -1,9 +1,8 @@
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from image_helpers import run_app
+from PIL import Image
 
 pytestmark = pytest.mark.image
 

@@ -10,8 +10,17 @@ pytestmark = pytest.mark.image
 
 def test_default_config_reaches_the_accuracy_bar(digits_dir, tmp_path):
     started = time.monotonic()
-    result = run_app("train", "--config", str(REPO / "configs" / "default.yaml"), "--data-dir", str(digits_dir),
-                     "--output-dir", str(tmp_path), "--run-id", "default")
+    result = run_app(
+        "train",
+        "--config",
+        str(REPO / "configs" / "default.yaml"),
+        "--data-dir",
+        str(digits_dir),
+        "--output-dir",
+        str(tmp_path),
+        "--run-id",
+        "default",
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-2000:]
     record = read_manifest(tmp_path / "default")

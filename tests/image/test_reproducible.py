@@ -6,7 +6,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from image_helpers import REPO, TINY, app_command, app_env, read_manifest, run_app, train_args, wait_for_epochs
+from image_helpers import (
+    REPO,
+    TINY,
+    app_command,
+    app_env,
+    read_manifest,
+    run_app,
+    train_args,
+    wait_for_epochs,
+)
 
 pytestmark = pytest.mark.image
 
@@ -15,7 +24,10 @@ def start_training(data_dir: Path, output_dir: Path, run_id: str, log: Path) -> 
     with log.open("w") as handle:
         return subprocess.Popen(
             app_command(*train_args(data_dir, output_dir, run_id)),
-            cwd=REPO, env=app_env(), stdout=handle, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=app_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
 
 

@@ -11,8 +11,15 @@ pytestmark = pytest.mark.image
 
 
 def test_run_directory_contents(reference_run: Path):
-    for name in ("manifest.json", "config.yaml", "model.keras", "class_names.json", "history.csv",
-                 "history.json", "learning_curves.png"):
+    for name in (
+        "manifest.json",
+        "config.yaml",
+        "model.keras",
+        "class_names.json",
+        "history.csv",
+        "history.json",
+        "learning_curves.png",
+    ):
         assert (reference_run / name).is_file(), name
     checkpoints = sorted(p.name for p in (reference_run / "checkpoints").iterdir())
     assert checkpoints == ["epoch-0005", "epoch-0006"], "the last two checkpoints are kept"
@@ -72,7 +79,12 @@ def test_model_round_trips_with_its_class_names_and_digest(reference_run: Path):
 def test_stdout_contract(digits_dir: Path, tmp_path: Path):
     from image_helpers import run_app, train_args
 
-    overrides = ["data.image_size=[8,8]", "model.conv_filters=[4]", "model.dense_units=8", "training.epochs=1"]
+    overrides = [
+        "data.image_size=[8,8]",
+        "model.conv_filters=[4]",
+        "model.dense_units=8",
+        "training.epochs=1",
+    ]
     result = run_app(*train_args(digits_dir, tmp_path, "stdout", overrides))
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
