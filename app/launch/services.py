@@ -165,6 +165,7 @@ def notebook_command(host_url: str) -> list[str]:
         "--ip=0.0.0.0",  # inside the container's own network namespace; the host side is 127.0.0.1
         "--port=8888",
         "--no-browser",
+        "--ServerApp.allow_root=True",  # CI runs as root, and the container runs as the caller
         f"--ServerApp.root_dir={NOTEBOOK_DIR_IN_CONTAINER}",
         # Jupyter prints this (with the token) instead of the container-side address.
         f"--ServerApp.custom_display_url={host_url}",
@@ -219,7 +220,7 @@ def notebook(request: ServiceRequest, echo=print, on_ready: Callable[[str], None
         echo(f"starting JupyterLab on {listen}:{port} (Ctrl-C stops and removes it)")
         message = f"\nJupyterLab is ready: open\n    {url}\n"
         with announce_when_ready(f"http://{display_host(listen)}:{port}/api", message, _ready_echo(echo, on_ready, url)):
-            return containers.run_foreground(spec, echo=echo)
+            return _checked(containers.run_foreground(spec, echo=echo), "JupyterLab")
 
 
 def tensorboard(request: ServiceRequest, echo=print, on_ready: Callable[[str], None] | None = None) -> int:
@@ -232,7 +233,14 @@ def tensorboard(request: ServiceRequest, echo=print, on_ready: Callable[[str], N
     echo(f"starting TensorBoard over {resolve_dir(request.output_dir, DEFAULT_OUTPUT_DIR)} on {listen}:{port}")
     message = f"\nTensorBoard is ready: open\n    {url}\n"
     with announce_when_ready(url, message, _ready_echo(echo, on_ready, url)):
-        return containers.run_foreground(spec, echo=echo)
+        return _checked(containers.run_foreground(spec, echo=echo), "TensorBoard")
+
+
+def _checked(status: int, server: str) -> int:
+    """Ctrl-C (130) is how a server is meant to end; anything else failed, and says so."""
+    if status not in (0, containers.EXIT_INTERRUPTED):
+        raise TrainboxError(f"{server} stopped on its own with exit status {status}: its log is above", status)
+    return status
 
 
 def _ready_echo(echo, on_ready, url):
