@@ -101,8 +101,17 @@ def _sigterm_as_exception() -> Iterator[None]:
 
 
 def start(spec: ContainerSpec):
+    """Create, then start; a container that cannot start (no GPU runtime, busy port) is removed."""
+    kwargs = run_kwargs(spec)
+    del kwargs["detach"]
     with docker_errors():
-        return client().containers.run(**run_kwargs(spec))
+        container = client().containers.create(**kwargs)
+        try:
+            container.start()
+        except BaseException:
+            remove_quietly(container)
+            raise
+        return container
 
 
 def remove_quietly(container) -> None:
