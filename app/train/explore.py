@@ -100,8 +100,10 @@ class Predictions:
 def predict_test_set(run: FinishedRun, data_dir: str | Path, model=None) -> Predictions:
     """The run's model on its test split, read exactly as the training read it."""
     from app.train.data import load_dataset
+    from app.train.files import plan_dataset
 
-    dataset = load_dataset(Path(data_dir), run.config.data, run.config.seed)
+    plan = plan_dataset(Path(data_dir), run.config.data, run.config.seed)
+    dataset = load_dataset(plan, run.config.data)
     split = dataset.test if dataset.test is not None else dataset.validation
     if split is None:
         raise ValueError("the run's config has neither data.test nor a validation split to show")
