@@ -143,4 +143,20 @@ def tensorboard(c, port=None, listen="127.0.0.1", output_dir=None):
     _exit_with(_run(run_tensorboard, request))
 
 
-ns = Collection(build, base, data, train, test, lock, notebook, tensorboard)
+@task
+def doctor(c):
+    """Check the host: Docker daemon, disk, images, base image, CA/proxy, NVIDIA runtime and GPUs."""
+    from app.launch.doctor import doctor as run_doctor
+
+    _exit_with(_run(run_doctor))
+
+
+@task(help={"images": "also remove the trainbox:* images and dangling images (the base image is kept)"})
+def clean(c, images=False):
+    """Remove the project's containers, networks and volumes (label trainbox.project=trainbox)."""
+    from app.launch.clean import clean as run_clean
+
+    _run(run_clean, images=images)
+
+
+ns = Collection(build, base, data, train, test, lock, notebook, tensorboard, doctor, clean)
