@@ -83,10 +83,11 @@ def test_services_are_hardened_like_the_invoke_tasks():
             assert devices[0]["capabilities"] == ["gpu"], name
 
 
-def test_compose_up_trains_and_exits_with_the_trainings_status(cpu_image, project, dirs):
+def test_compose_run_train_exits_with_the_trainings_status(cpu_image, project, dirs):
+    """`docker compose run --rm train`: data first (depends_on), then the run; its status is Compose's."""
     env = {**dirs, "TRAINBOX_TRAIN_ARGS": "--set training.epochs=1 --set model.conv_filters=[8]"}
-    up = compose("up", "--exit-code-from", "train", env=env, project=project)
-    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    run = compose("run", "--rm", "train", env=env, project=project)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     outputs = os.listdir(dirs["TRAINBOX_OUTPUT_DIR"])
     assert len(outputs) == 1, outputs
     run_dir = os.path.join(dirs["TRAINBOX_OUTPUT_DIR"], outputs[0])
@@ -95,7 +96,7 @@ def test_compose_up_trains_and_exits_with_the_trainings_status(cpu_image, projec
     assert os.stat(run_dir).st_uid == os.getuid()
 
     # A bad override: Compose exits with the training's own status (2, a user error).
-    bad = compose("up", "--exit-code-from", "train", env={**env, "TRAINBOX_TRAIN_ARGS": "--set training.epochs=0"},
+    bad = compose("run", "--rm", "train", env={**env, "TRAINBOX_TRAIN_ARGS": "--set training.epochs=0"},
                   project=project)
     assert bad.returncode == 2, bad.stdout[-2000:] + bad.stderr[-2000:]
     assert "training.epochs" in bad.stdout + bad.stderr
