@@ -80,17 +80,18 @@ def choose_port(requested: int | None, default: int, address: str, echo=print) -
             if port != default:
                 echo(f"port {default} is busy; using port {port} instead")
             return port
-    raise TrainboxError(
-        f"ports {default}-{default + PORT_SEARCH_SPAN - 1} on {address} are all in use: choose one with --port",
-        exit_code=2,
-    )
+    last = default + PORT_SEARCH_SPAN - 1
+    message = f"ports {default}-{last} on {address} are all in use: choose one with --port"
+    raise TrainboxError(message, exit_code=2)
 
 
 def check_listen(address: str, echo=print) -> str:
     try:
         socket.inet_aton(address)
     except OSError:
-        raise TrainboxError(f"--listen {address!r} is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)", 2) from None
+        raise TrainboxError(
+            f"--listen {address!r} is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)", 2
+        ) from None
     if address != LOCALHOST:
         echo(
             f"WARNING: listening on {address}, not only {LOCALHOST}: other machines that reach "
@@ -103,7 +104,9 @@ def display_host(address: str) -> str:
     return LOCALHOST if address in ("0.0.0.0", LOCALHOST) else address
 
 
-def wait_until_ready(url: str, timeout_s: float = READY_TIMEOUT_S, stop: threading.Event | None = None) -> bool:
+def wait_until_ready(
+    url: str, timeout_s: float = READY_TIMEOUT_S, stop: threading.Event | None = None
+) -> bool:
     """True once `url` answers HTTP at all (any status): the server is listening."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not (stop and stop.is_set()):
@@ -161,7 +164,8 @@ def token_file(token: str):
 
 def notebook_command(host_url: str) -> list[str]:
     return [
-        "jupyter", "lab",
+        "jupyter",
+        "lab",
         "--ip=0.0.0.0",  # inside the container's own network namespace; the host side is 127.0.0.1
         "--port=8888",
         "--no-browser",
@@ -172,7 +176,9 @@ def notebook_command(host_url: str) -> list[str]:
     ]
 
 
-def notebook_spec(request: ServiceRequest, image_id: str, port: int, token_path: Path) -> containers.ContainerSpec:
+def notebook_spec(
+    request: ServiceRequest, image_id: str, port: int, token_path: Path
+) -> containers.ContainerSpec:
     data_dir, output_dir = _server_dirs(request)
     notebook_dir = resolve_dir(request.notebook_dir, DEFAULT_NOTEBOOK_DIR)
     ensure_writable_dir(notebook_dir, "notebook directory")
@@ -200,7 +206,16 @@ def tensorboard_spec(request: ServiceRequest, image_id: str, port: int) -> conta
     return containers.ContainerSpec(
         image=image_id,
         # --bind_all inside the container's namespace; the host side is published on request.listen.
-        command=["tensorboard", "--logdir", "/outputs", "--bind_all", "--port", "6006", "--reload_interval", "5"],
+        command=[
+            "tensorboard",
+            "--logdir",
+            "/outputs",
+            "--bind_all",
+            "--port",
+            "6006",
+            "--reload_interval",
+            "5",
+        ],
         role="tensorboard",
         mounts=[containers.bind(str(output_dir), "/outputs", read_only=True)],
         ports={"6006/tcp": (request.listen, port)},
@@ -219,7 +234,9 @@ def notebook(request: ServiceRequest, echo=print, on_ready: Callable[[str], None
         spec = notebook_spec(request, image.id, port, path)
         echo(f"starting JupyterLab on {listen}:{port} (Ctrl-C stops and removes it)")
         message = f"\nJupyterLab is ready: open\n    {url}\n"
-        with announce_when_ready(f"http://{display_host(listen)}:{port}/api", message, _ready_echo(echo, on_ready, url)):
+        with announce_when_ready(
+            f"http://{display_host(listen)}:{port}/api", message, _ready_echo(echo, on_ready, url)
+        ):
             return _checked(containers.run_foreground(spec, echo=echo), "JupyterLab")
 
 
@@ -230,7 +247,9 @@ def tensorboard(request: ServiceRequest, echo=print, on_ready: Callable[[str], N
     image = images.ensure_image(gpu=False, tag=request.image, echo=echo)
     url = f"http://{display_host(listen)}:{port}/"
     spec = tensorboard_spec(request, image.id, port)
-    echo(f"starting TensorBoard over {resolve_dir(request.output_dir, DEFAULT_OUTPUT_DIR)} on {listen}:{port}")
+    echo(
+        f"starting TensorBoard over {resolve_dir(request.output_dir, DEFAULT_OUTPUT_DIR)} on {listen}:{port}"
+    )
     message = f"\nTensorBoard is ready: open\n    {url}\n"
     with announce_when_ready(url, message, _ready_echo(echo, on_ready, url)):
         return _checked(containers.run_foreground(spec, echo=echo), "TensorBoard")
@@ -239,7 +258,9 @@ def tensorboard(request: ServiceRequest, echo=print, on_ready: Callable[[str], N
 def _checked(status: int, server: str) -> int:
     """Ctrl-C (130) is how a server is meant to end; anything else failed, and says so."""
     if status not in (0, containers.EXIT_INTERRUPTED):
-        raise TrainboxError(f"{server} stopped on its own with exit status {status}: its log is above", status)
+        raise TrainboxError(
+            f"{server} stopped on its own with exit status {status}: its log is above", status
+        )
     return status
 
 

@@ -37,7 +37,9 @@ def finished_run(root: Path) -> tuple[Path, Path, str]:
             args += ["--set", override]
         result = invoke(*args)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        runs = [p for p in output_dir.iterdir() if (manifest.read_manifest(p) or {}).get("status") == "completed"]
+        runs = [
+            p for p in output_dir.iterdir() if (manifest.read_manifest(p) or {}).get("status") == "completed"
+        ]
         assert len(runs) == 1, runs
         _finished.update(run=runs[0], data=data_dir)
     run_dir = _finished["run"]
@@ -108,7 +110,9 @@ class Server:
         raise AssertionError(f"no {pattern!r} within {timeout_s} s:\n{self.output}")
 
     def container(self, role: str):
-        found = client().containers.list(filters={"label": [f"{PROJECT_LABEL}=trainbox", f"trainbox.role={role}"]})
+        found = client().containers.list(
+            filters={"label": [f"{PROJECT_LABEL}=trainbox", f"trainbox.role={role}"]}
+        )
         mine = [c for c in found if str(self.port) in str(c.attrs["HostConfig"]["PortBindings"])]
         assert len(mine) == 1, [c.name for c in found]
         return mine[0]

@@ -25,8 +25,13 @@ def compose(*args: str, env: dict | None = None, project: str | None = None, tim
     if project:
         command += ["-p", project]
     return subprocess.run(
-        [*command, *args], cwd=REPO_ROOT, env={**os.environ, **(env or {})}, capture_output=True,
-        text=True, timeout=timeout, check=False,
+        [*command, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -35,8 +40,18 @@ def project(no_leftovers):
     """A throwaway Compose project name; `down` always runs, then no_leftovers checks the engine."""
     name = f"trainbox-test-{uuid.uuid4().hex[:8]}"
     yield name
-    down = compose("--profile", "notebook", "--profile", "tensorboard", "down", "--remove-orphans",
-                   "--volumes", "--timeout", "5", project=name)
+    down = compose(
+        "--profile",
+        "notebook",
+        "--profile",
+        "tensorboard",
+        "down",
+        "--remove-orphans",
+        "--volumes",
+        "--timeout",
+        "5",
+        project=name,
+    )
     assert down.returncode == 0, down.stderr
 
 
@@ -46,14 +61,27 @@ def dirs(tmp_path):
     data.mkdir()
     outputs.mkdir()
     return {
-        "UID": str(os.getuid()), "GID": str(os.getgid()),
-        "TRAINBOX_DATA_DIR": str(data), "TRAINBOX_OUTPUT_DIR": str(outputs),
+        "UID": str(os.getuid()),
+        "GID": str(os.getgid()),
+        "TRAINBOX_DATA_DIR": str(data),
+        "TRAINBOX_OUTPUT_DIR": str(outputs),
     }
 
 
 def test_config_validates_with_every_profile():
-    result = compose("--profile", "notebook", "--profile", "tensorboard", "--profile", "test", "--profile", "gpu",
-                     "config", "--format", "json")
+    result = compose(
+        "--profile",
+        "notebook",
+        "--profile",
+        "tensorboard",
+        "--profile",
+        "test",
+        "--profile",
+        "gpu",
+        "config",
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
     assert set(services) == set(SERVICES)
@@ -62,8 +90,20 @@ def test_config_validates_with_every_profile():
 def test_services_are_hardened_like_the_invoke_tasks():
     """The same user, init, privileges, capabilities and labels as containers.run_kwargs()."""
     env = {"UID": "4242", "GID": "4343"}
-    result = compose("--profile", "notebook", "--profile", "tensorboard", "--profile", "test", "--profile", "gpu",
-                     "config", "--format", "json", env=env)
+    result = compose(
+        "--profile",
+        "notebook",
+        "--profile",
+        "tensorboard",
+        "--profile",
+        "test",
+        "--profile",
+        "gpu",
+        "config",
+        "--format",
+        "json",
+        env=env,
+    )
     services = json.loads(result.stdout)["services"]
     reference = containers.run_kwargs(containers.ContainerSpec(image="x", command=[], role="r"))
     for name, service in services.items():
@@ -96,8 +136,9 @@ def test_compose_run_train_exits_with_the_trainings_status(cpu_image, project, d
     assert os.stat(run_dir).st_uid == os.getuid()
 
     # A bad override: Compose exits with the training's own status (2, a user error).
-    bad = compose("run", "--rm", "train", env={**env, "TRAINBOX_TRAIN_ARGS": "--set training.epochs=0"},
-                  project=project)
+    bad = compose(
+        "run", "--rm", "train", env={**env, "TRAINBOX_TRAIN_ARGS": "--set training.epochs=0"}, project=project
+    )
     assert bad.returncode == 2, bad.stdout[-2000:] + bad.stderr[-2000:]
     assert "training.epochs" in bad.stdout + bad.stderr
 
@@ -110,7 +151,7 @@ def test_plain_compose_up_trains_the_default_config_service(project, dirs):
     assert "train-1 exited with code 0" in up.stdout + up.stderr
     (run,) = os.listdir(dirs["TRAINBOX_OUTPUT_DIR"])
     assert manifest.read_manifest(os.path.join(dirs["TRAINBOX_OUTPUT_DIR"], run))["status"] == "completed"
-    assert (os.path.isdir(os.path.join(dirs["TRAINBOX_DATA_DIR"], "digits")))
+    assert os.path.isdir(os.path.join(dirs["TRAINBOX_DATA_DIR"], "digits"))
 
 
 def test_compose_notebook_needs_its_token_and_binds_localhost(project, dirs, tmp_path):
@@ -129,7 +170,13 @@ def test_compose_notebook_needs_its_token_and_binds_localhost(project, dirs, tmp
 
 def test_missing_data_dir_is_an_error_not_a_root_owned_folder(project, dirs, tmp_path):
     missing = tmp_path / "nowhere"
-    up = compose("up", "--exit-code-from", "train", env={**dirs, "TRAINBOX_DATA_DIR": str(missing)}, project=project,
-                 timeout=120)
+    up = compose(
+        "up",
+        "--exit-code-from",
+        "train",
+        env={**dirs, "TRAINBOX_DATA_DIR": str(missing)},
+        project=project,
+        timeout=120,
+    )
     assert up.returncode != 0
     assert not missing.exists()

@@ -19,7 +19,9 @@ from tests.helpers import assert_one_line_error, invoke
 
 pytestmark = pytest.mark.docker
 
-URL_PATTERN = r"JupyterLab is ready: open\s+(?P<url>http://127\.0\.0\.1:(?P<port>\d+)/lab\?token=(?P<token>[\w-]+))"
+URL_PATTERN = (
+    r"JupyterLab is ready: open\s+(?P<url>http://127\.0\.0\.1:(?P<port>\d+)/lab\?token=(?P<token>[\w-]+))"
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,15 @@ def lab(tmp_path_factory, tiny_run):
     notebook_dir = tmp_path_factory.mktemp("notebooks")
     baseline = project_objects()
     server = Server(
-        ["notebook", "--notebook-dir", str(notebook_dir), "--data-dir", str(data_dir),
-         "--output-dir", str(output_dir)],
+        [
+            "notebook",
+            "--notebook-dir",
+            str(notebook_dir),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(output_dir),
+        ],
         URL_PATTERN,
     )
     server.notebook_dir = notebook_dir
@@ -68,7 +77,9 @@ def test_published_on_localhost_only_and_token_not_in_inspect(lab):
     assert container.attrs["Config"]["User"] == containers.invoking_user()
     assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
     mounts = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}
-    assert mounts["/data"] is False and mounts["/outputs"] is True and mounts[NOTEBOOK_DIR_IN_CONTAINER] is True
+    assert (
+        mounts["/data"] is False and mounts["/outputs"] is True and mounts[NOTEBOOK_DIR_IN_CONTAINER] is True
+    )
 
 
 def test_kernel_runs_tensorflow_and_app(lab):
@@ -82,7 +93,9 @@ def test_kernel_runs_tensorflow_and_app(lab):
     try:
         socket_url = f"ws://127.0.0.1:{lab.port}/api/kernels/{kernel_id}/channels"
         channel = websocket.create_connection(
-            socket_url, header=[f"Authorization: token {lab.match.group('token')}"], timeout=120,
+            socket_url,
+            header=[f"Authorization: token {lab.match.group('token')}"],
+            timeout=120,
             suppress_origin=True,
         )
         code = (
@@ -101,13 +114,31 @@ def execute(channel, code: str) -> tuple[dict, str]:
     """Send one execute_request; return its execute_reply content and the stdout it printed."""
     session = uuid.uuid4().hex
     msg_id = uuid.uuid4().hex
-    channel.send(json.dumps({
-        "header": {"msg_id": msg_id, "session": session, "username": "test", "msg_type": "execute_request",
-                   "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True},
-    }))
+    channel.send(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "session": session,
+                    "username": "test",
+                    "msg_type": "execute_request",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
+    )
     output, reply, idle = [], None, False
     while reply is None or not idle:
         message = json.loads(channel.recv())
@@ -127,10 +158,14 @@ def execute(channel, code: str) -> tuple[dict, str]:
 
 def test_saved_notebook_lands_in_notebooks_owned_by_user(lab):
     headers = {"Authorization": f"token {lab.match.group('token')}"}
-    notebook = {"type": "notebook", "format": "json", "content": {
-        "cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
-    saved = requests.put(api(lab, "/api/contents/saved_from_browser.ipynb"), json=notebook,
-                         headers=headers, timeout=30)
+    notebook = {
+        "type": "notebook",
+        "format": "json",
+        "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+    }
+    saved = requests.put(
+        api(lab, "/api/contents/saved_from_browser.ipynb"), json=notebook, headers=headers, timeout=30
+    )
     assert saved.status_code in (200, 201), saved.text
     path = lab.notebook_dir / "saved_from_browser.ipynb"
     assert path.is_file()
@@ -146,17 +181,28 @@ def test_lab_ui_loads_in_headless_chromium(lab, artifacts):
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1400,900"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,900",
+    ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(
+        options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    )
     try:
         driver.get(lab.match.group("url"))
         wait = WebDriverWait(driver, 120)
         wait.until(expected_conditions.presence_of_element_located((By.ID, "jp-main-dock-panel")))
-        launcher = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-Launcher")))
+        launcher = wait.until(
+            expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-Launcher"))
+        )
         # The file browser lists the mounted notebooks folder (the saved notebook from above, if it ran).
-        wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".jp-DirListing-content")))
+        wait.until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".jp-DirListing-content"))
+        )
         assert "JupyterLab" in driver.title or launcher.is_displayed()
         screenshot = Path(artifacts) / "jupyterlab.png"
         assert driver.save_screenshot(str(screenshot))
@@ -178,19 +224,23 @@ def test_example_notebook_executes_in_the_image(tiny_run, cpu_image, tmp_path, a
         " resources={'metadata': {'path': '.'}}).execute()\n"
         "nbformat.write(nb, '/executed/explore_run.ipynb')\n"
     )
-    status = containers.run_foreground(containers.ContainerSpec(
-        image=cpu_image.id,
-        command=["sh", "-c", f"cd {NOTEBOOK_DIR_IN_CONTAINER} && python -c \"$0\"", script],
-        role="notebook-test",
-        mounts=[
-            containers.bind(str(data_dir), "/data", read_only=True),
-            containers.bind(str(output_dir), "/outputs", read_only=True),
-            containers.bind(str(executed), "/executed", read_only=False),
-        ],
-    ))
+    status = containers.run_foreground(
+        containers.ContainerSpec(
+            image=cpu_image.id,
+            command=["sh", "-c", f'cd {NOTEBOOK_DIR_IN_CONTAINER} && python -c "$0"', script],
+            role="notebook-test",
+            mounts=[
+                containers.bind(str(data_dir), "/data", read_only=True),
+                containers.bind(str(output_dir), "/outputs", read_only=True),
+                containers.bind(str(executed), "/executed", read_only=False),
+            ],
+        )
+    )
     assert status == 0
     notebook = json.loads((executed / "explore_run.ipynb").read_text())
-    outputs = [output for cell in notebook["cells"] if cell["cell_type"] == "code" for output in cell["outputs"]]
+    outputs = [
+        output for cell in notebook["cells"] if cell["cell_type"] == "code" for output in cell["outputs"]
+    ]
     text = "".join("".join(o.get("text", "")) for o in outputs)
     assert f"run: {run_id}" in text and "status: completed" in text
     assert "accuracy on" in text
@@ -204,8 +254,16 @@ def test_busy_port_is_one_clear_line(tmp_path, no_leftovers):
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = invoke("notebook", "--port", str(port), "--output-dir", str(tmp_path / "out"),
-                        "--data-dir", str(tmp_path / "data"), timeout=120)
+        result = invoke(
+            "notebook",
+            "--port",
+            str(port),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            timeout=120,
+        )
     assert result.returncode == 2
     assert_one_line_error(result, f"port {port}", "already in use", "--port")
 

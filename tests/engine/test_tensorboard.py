@@ -56,3 +56,15 @@ def test_default_port_moves_to_the_next_free_one_and_says_so():
         chosen = choose_port(None, busy, "127.0.0.1", echo=said.append)
     assert chosen > busy and port_is_free("127.0.0.1", chosen)
     assert said == [f"port {busy} is busy; using port {chosen} instead"]
+
+
+def test_listening_beyond_localhost_is_explicit_and_warned():
+    from app.launch.errors import TrainboxError
+    from app.launch.services import check_listen
+
+    said = []
+    assert check_listen("127.0.0.1", echo=said.append) == "127.0.0.1" and said == []
+    assert check_listen("0.0.0.0", echo=said.append) == "0.0.0.0"
+    assert len(said) == 1 and said[0].startswith("WARNING: listening on 0.0.0.0")
+    with pytest.raises(TrainboxError, match="not an IPv4 address"):
+        check_listen("everywhere")
