@@ -85,6 +85,20 @@ def train(c, config=None, set_=None, gpu=False, resume=None, data_dir=None, outp
     _exit_with(_run(run_training, request))
 
 
+@task(help={
+    "run_id": "the completed run to re-run (a folder name under the output directory)",
+    "output_dir": "where the run is and the re-run goes (default: outputs/)",
+    "data_dir": "data directory, mounted read-only (default: data/)",
+})
+def reproduce(c, run_id, output_dir=None, data_dir=None):
+    """Re-run a recorded run in its image and code; exit 0 only when the results are identical."""
+    from app.launch.reproduce import ReproduceRequest
+    from app.launch.reproduce import reproduce as run_reproduce
+
+    request = ReproduceRequest(run_id=run_id, output_dir=output_dir, data_dir=data_dir)
+    _exit_with(_run(run_reproduce, request))
+
+
 @task(help={"pytest_args": "extra arguments for pytest, e.g. '-k config -x'",
             "host_only": "skip the tests that run inside the image",
             "image_only": "run only the tests inside the image"})
@@ -159,4 +173,4 @@ def clean(c, images=False):
     _run(run_clean, images=images)
 
 
-ns = Collection(build, base, data, train, test, lock, notebook, tensorboard, doctor, clean)
+ns = Collection(build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean)

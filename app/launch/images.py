@@ -156,11 +156,25 @@ def image_or_none(tag: str):
             return None
 
 
+def is_image_id(name: str) -> bool:
+    return name.startswith("sha256:")
+
+
+def display_tag(image, requested: str) -> str:
+    """What a run records as its image tag: the tag asked for, or for an image asked for by
+    id (`invoke reproduce`), one of its tags when it still has any."""
+    if not is_image_id(requested):
+        return requested
+    return image.tags[0] if image.tags else requested
+
+
 def ensure_image(gpu: bool = False, tag: str | None = None, echo=print):
     """The image to run: built when missing, rebuilt (from cache) when its code is stale."""
     tag = tag or default_tag(gpu)
     image = image_or_none(tag)
     custom = tag not in (default_tag(True), default_tag(False))
+    if image is None and is_image_id(tag):
+        raise TrainboxError(f"image {tag[:19]} is not on this engine: rebuild it with `invoke build`")
     if image is None and custom:
         raise TrainboxError(f"image {tag} not found: build it, or drop --image to use {default_tag(gpu)}")
     if image is not None and (custom or image.labels.get("trainbox.code_sha256") == code_sha256()):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app import manifest
 from app.config import Config, ConfigError, load_config
 from app.launch import containers, images
-from app.launch.errors import TrainboxError
+from app.launch.engine import client
+from app.launch.errors import TrainboxError, docker_errors
 from app.launch.provenance import REPO_ROOT, git_state
 
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
@@ -31,6 +34,8 @@ class TrainRequest:
     output_dir: str | None = None
     image: str | None = None
     limits: containers.Limits = field(default_factory=containers.Limits)
+    run_id: str | None = None  # a new run's id chosen by the caller (e.g. `invoke reproduce`)
+    reproduces: str | None = None  # recorded in the new manifest as `reproduces`
 
 
 def resolve_dir(path: str | None, default: Path) -> Path:
@@ -60,16 +65,47 @@ def load_request_config(request: TrainRequest, output_dir: Path) -> tuple[Path, 
         raise TrainboxError(str(error), exit_code=2) from None
 
 
+def read_record(run_dir: Path, what: str) -> dict | None:
+    """The run's manifest; an unreadable one is a one-line error, not a traceback."""
+    try:
+        return manifest.read_manifest(run_dir)
+    except ValueError as error:
+        raise TrainboxError(f"{what}: {' '.join(str(error).split())}", exit_code=2) from None
+
+
 def resumable_run_dir(output_dir: Path, run_id: str) -> Path:
     if not manifest.is_valid_run_id(run_id):
         raise TrainboxError(f"--resume {run_id!r} is not a run id like 20261125-180512-3fa9c2", exit_code=2)
     run_dir = output_dir / run_id
-    record = manifest.read_manifest(run_dir)
+    record = read_record(run_dir, f"--resume {run_id}")
     if record is None:
         raise TrainboxError(f"--resume {run_id}: no such run in {output_dir}", exit_code=2)
     if record.get("status") == "completed":
         raise TrainboxError(f"--resume {run_id}: that run already completed; start a new one", exit_code=2)
+    clear_dead_containers(run_id)
     return run_dir
+
+
+def clear_dead_containers(run_id: str) -> None:
+    """A run is resumable only when no container of it is alive.
+
+    A manifest that still says `running` may be stale: the invoking process was SIGKILLed
+    and the container killed afterwards, so nobody recorded the end. The engine knows.
+    Dead containers of the run are removed (the new one reuses the name).
+    """
+    with docker_errors():
+        found = client().containers.list(
+            all=True, filters={"label": [f"{images.PROJECT_LABEL}=trainbox", f"trainbox.run_id={run_id}"]}
+        )
+        for container in found:
+            if container.status in ("running", "restarting", "paused", "created"):
+                raise TrainboxError(
+                    f"--resume {run_id}: the run is still going in container {container.name}: "
+                    f"wait for it, or stop it (docker stop {container.name}) and resume then",
+                    exit_code=2,
+                )
+        for container in found:
+            containers.remove_quietly(container)
 
 
 def check_data(config: Config, data_dir: Path) -> None:
@@ -135,7 +171,7 @@ def train(request: TrainRequest, echo=print) -> int:
     check_data(config, data_dir)
 
     image = images.ensure_image(gpu=request.gpu, tag=request.image, echo=echo)
-    run_id = request.resume or manifest.new_run_id()
+    run_id = request.resume or request.run_id or manifest.new_run_id()
     command = ["python", "-m", "app", "train", "--config", CONFIG_IN_CONTAINER,
                "--data-dir", "/data", "--output-dir", "/outputs"]
     command += ["--resume", run_id] if request.resume else ["--run-id", run_id]
@@ -155,21 +191,61 @@ def train(request: TrainRequest, echo=print) -> int:
         ],
         environment={
             "TRAINBOX_IMAGE_ID": image.id,
-            "TRAINBOX_IMAGE_TAG": request.image or images.default_tag(request.gpu),
+            "TRAINBOX_IMAGE_TAG": images.display_tag(image, request.image or images.default_tag(request.gpu)),
             "TRAINBOX_GIT_COMMIT": git.commit,
             "TRAINBOX_GIT_DIRTY": str(git.dirty).lower(),
+            **({"TRAINBOX_REPRODUCES": request.reproduces} if request.reproduces else {}),
         },
         gpu=request.gpu,
         limits=request.limits,
     )
     echo(f"run {run_id}: training in {spec.environment['TRAINBOX_IMAGE_TAG']} ({image.short_id})")
-    status = containers.run_foreground(spec, echo=echo)
+    try:
+        status = containers.run_foreground(spec, echo=echo)
+    except TrainboxError as error:  # e.g. OOM-killed: the container could not record it
+        record_unrecorded_end(output_dir / run_id, error.exit_code, reason=str(error))
+        raise
+    record_unrecorded_end(output_dir / run_id, status)
     report_run(output_dir / run_id, echo)
     return status
 
 
+def record_unrecorded_end(run_dir: Path, status: int, reason: str | None = None) -> None:
+    """Mark a run whose container died without updating its manifest (SIGKILL, OOM, crash).
+
+    Only a manifest still saying `running` is touched, and the container is gone by now,
+    so nothing else writes it concurrently.
+    """
+    try:
+        record = manifest.read_manifest(run_dir)
+    except ValueError:
+        return  # report_run says so in one line
+    if record is None or record.get("status") != "running":
+        return
+    if reason:
+        record.update(status="failed", error=reason)
+    elif status > 128:
+        record.update(status="interrupted", interrupted_by=_signal_name(status - 128))
+    else:
+        record.update(
+            status="failed", error=f"the container exited with status {status} without recording why"
+        )
+    record["finished_at"] = manifest.utc_now()
+    record["exit_status"] = status
+    record["recorded_by"] = "host"
+    with contextlib.suppress(OSError):  # the exit status still tells
+        manifest.write_manifest(run_dir, record)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def report_run(run_dir: Path, echo=print) -> None:
-    record = manifest.read_manifest(run_dir)
+    record = read_record(run_dir, "run directory")
     if record is None:
         echo(f"run directory: {run_dir} (no manifest was written)")
         return
@@ -179,4 +255,4 @@ def report_run(run_dir: Path, echo=print) -> None:
 
 
 def run_summary(run_dir: Path) -> str:
-    return json.dumps(manifest.read_manifest(run_dir), indent=2)
+    return json.dumps(read_record(run_dir, "run directory"), indent=2)

@@ -212,6 +212,9 @@ def start(config: Config, run_id: str, checked: Preflight) -> tuple[Run, data.Da
                 f"run directory {checked.run_dir} already exists; run directories are never reused"
             ) from None
         record = {"run_id": run_id, "status": "running", "created_at": manifest.utc_now()}
+        reproduces = os.environ.get("TRAINBOX_REPRODUCES", "").strip()
+        if reproduces:  # set by `invoke reproduce`: this run re-runs that one
+            record["reproduces"] = reproduces
     return Run(config, run_id, checked.run_dir, record), dataset
 
 

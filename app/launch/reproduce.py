@@ -1,0 +1,173 @@
+"""`invoke reproduce RUN_ID`: re-run a recorded run in its own image and compare the results.
+
+The recorded image (by id) carries the training code and the package set; the recorded
+commit must be checked out (clean) so the host side and the config schema match too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app import manifest
+from app.launch import images, training
+from app.launch.errors import TrainboxError
+from app.launch.provenance import REPO_ROOT, file_sha256, git_state
+
+RESULT_FILE = "reproduction.json"
+# What must be equal for a re-run to count as identical: (label, path in the manifest).
+COMPARED = (
+    ("weights_sha256", ("weights_sha256",)),
+    ("data fingerprint", ("data", "fingerprint")),
+    ("packages_sha256", ("environment", "packages_sha256")),
+    ("lock_sha256", ("environment", "lock_sha256")),
+    ("image id", ("image", "id")),
+)
+
+
+@dataclass(frozen=True)
+class ReproduceRequest:
+    run_id: str
+    output_dir: str | None = None
+    data_dir: str | None = None
+
+
+def reproduce(request: ReproduceRequest, echo=print) -> int:
+    """Exit status: 0 identical, 1 differs, or the re-run's own status when it did not finish."""
+    output_dir = training.resolve_dir(request.output_dir, training.DEFAULT_OUTPUT_DIR)
+    run_dir, record = recorded_run(output_dir, request.run_id)
+    check_image(record, request.run_id)
+    check_code(record, request.run_id, echo)
+
+    new_id = manifest.new_run_id()
+    echo(f"reproducing {request.run_id} as {new_id} in {record['image']['id'][:19]}")
+    status = training.train(
+        training.TrainRequest(
+            config_file=str(run_dir / "config.yaml"),
+            gpu=record.get("environment", {}).get("variant") == "gpu",
+            data_dir=request.data_dir,
+            output_dir=str(output_dir),
+            image=record["image"]["id"],
+            run_id=new_id,
+            reproduces=request.run_id,
+        ),
+        echo=echo,
+    )
+    new_record = training.read_record(output_dir / new_id, "the re-run")
+    if status != 0 or not new_record or new_record.get("status") != "completed":
+        state = (new_record or {}).get("status", "no manifest")
+        raise TrainboxError(
+            f"the re-run {new_id} did not complete ({state}, exit {status}): nothing to compare",
+            exit_code=status or 1,
+        )
+    differences = compare(record, new_record)
+    manifest.write_json_atomic(
+        output_dir / new_id / RESULT_FILE,
+        {"reproduces": request.run_id, "identical": not differences, "differences": differences},
+    )
+    if not differences:
+        echo(f"identical: {new_id} reproduces {request.run_id} (weights_sha256 {record['weights_sha256']})")
+        return 0
+    echo(f"differs: {new_id} does not reproduce {request.run_id}:")
+    for line in differences:
+        echo(f"  {line}")
+    return 1
+
+
+def recorded_run(output_dir: Path, run_id: str) -> tuple[Path, dict]:
+    if not manifest.is_valid_run_id(run_id):
+        raise TrainboxError(f"{run_id!r} is not a run id like 20261125-180512-3fa9c2", exit_code=2)
+    run_dir = output_dir / run_id
+    record = training.read_record(run_dir, f"run {run_id}")
+    if record is None:
+        raise TrainboxError(f"no run {run_id} in {output_dir}: pass --output-dir if it is elsewhere", 2)
+    if record.get("status") != "completed" or not record.get("weights_sha256"):
+        raise TrainboxError(
+            f"run {run_id} is {record.get('status')}, not completed: finish it first "
+            f"(invoke train --resume {run_id})",
+            exit_code=2,
+        )
+    if not (run_dir / "config.yaml").is_file():
+        raise TrainboxError(f"run {run_id} has no config.yaml in {run_dir}: it cannot be re-run", 2)
+    if not str((record.get("image") or {}).get("id", "")).startswith("sha256:"):
+        raise TrainboxError(f"run {run_id} recorded no image id: it cannot be re-run in its image", 2)
+    return run_dir, record
+
+
+def check_image(record: dict, run_id: str) -> None:
+    image_id = record["image"]["id"]
+    if images.image_or_none(image_id) is not None:
+        return
+    environment = record.get("environment") or {}
+    variant = environment.get("variant") or "cpu"
+    recorded_lock = environment.get("lock_sha256") or "unknown"
+    lock = images.lock_file(variant)
+    current_lock = file_sha256(lock) if lock.is_file() else "missing"
+    same = "the same as" if recorded_lock == current_lock else f"now {current_lock[:12]} in"
+    commit = (record.get("git") or {}).get("commit", "unknown")
+    raise TrainboxError(
+        f"image {image_id[:19]} of run {run_id} is not on this engine: rebuild it with "
+        f"`git checkout {commit} && invoke build{' --gpu' if variant == 'gpu' else ''}` "
+        f"(the run's lock sha256 {recorded_lock[:12]}, {same} {lock.relative_to(REPO_ROOT)})"
+    )
+
+
+def check_code(record: dict, run_id: str, echo=print) -> None:
+    git = record.get("git") or {}
+    recorded = git.get("commit") or "unknown"
+    if recorded == "unknown":
+        raise TrainboxError(f"run {run_id} recorded no git commit: its code cannot be checked out")
+    current = git_state()
+    if current.commit != recorded:
+        raise TrainboxError(
+            f"run {run_id} was made at commit {recorded[:12]}, HEAD is {current.commit[:12]}: "
+            f"`git checkout {recorded}` and run `invoke reproduce {run_id}` again"
+        )
+    if current.dirty:
+        raise TrainboxError(
+            f"the work tree has uncommitted changes: commit or stash them (run {run_id} was made "
+            f"at commit {recorded[:12]})"
+        )
+    if git.get("dirty"):
+        echo(
+            f"note: run {run_id} was made from uncommitted changes on {recorded[:12]}; "
+            "its image still carries that code"
+        )
+
+
+def _get(record: dict, path: tuple[str, ...]):
+    for key in path:
+        record = record.get(key) if isinstance(record, dict) else None
+    return record
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat = {}
+    for key, child in value.items():
+        flat.update(_flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def compare(old: dict, new: dict) -> list[str]:
+    """One line per difference between the recorded run and its re-run; empty when identical."""
+    lines = []
+    for label, path in COMPARED:
+        before, after = _get(old, path), _get(new, path)
+        if before != after:
+            lines.append(f"{label}: {before} -> {after}")
+    old_metrics, new_metrics = old.get("metrics") or {}, new.get("metrics") or {}
+    for name in sorted(set(old_metrics) | set(new_metrics)):
+        before, after = old_metrics.get(name), new_metrics.get(name)
+        if before == after:
+            continue
+        if isinstance(before, (int, float)) and isinstance(after, (int, float)):
+            lines.append(f"metrics.{name}: {before:.6g} -> {after:.6g} (delta {after - before:+.3g})")
+        else:
+            lines.append(f"metrics.{name}: {before} -> {after}")
+    old_config, new_config = _flatten(old.get("config") or {}), _flatten(new.get("config") or {})
+    for key in sorted(set(old_config) | set(new_config)):
+        if old_config.get(key) != new_config.get(key):
+            lines.append(f"config {key}: {old_config.get(key)} -> {new_config.get(key)}")
+    return lines
