@@ -1,0 +1,146 @@
+"""`invoke train` end to end against the real engine, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import REPO_ROOT, invoke
+
+pytestmark = pytest.mark.docker
+
+TINY = ["--set", "data.image_size=[8,8]", "--set", "model.conv_filters=[8]", "--set", "model.dense_units=16"]
+USER = (4321, 4321)
+
+
+def manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+def run_dir_from(stdout: str) -> Path:
+    return Path(re.findall(r"^run directory: (/\S+)$", stdout, re.M)[-1])
+
+
+@pytest.fixture(scope="module")
+def user_home():
+    """A home for a non-root user, outside pytest's tmp (kept 0700 for root)."""
+    home = Path(tempfile.mkdtemp(prefix="trainbox-user-"))
+    home.chmod(0o755)
+    os.chown(home, *USER)
+    yield home
+    shutil.rmtree(home)
+
+
+@pytest.fixture(scope="module")
+def fresh_clone(user_home, cpu_image) -> Path:
+    """A `git clone` of the committed tree, owned by a non-root user, as a user would have it."""
+    clone = user_home / "trainbox"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    subprocess.run(["chown", "-R", f"{USER[0]}:{USER[1]}", str(clone)], check=True)
+    return clone
+
+
+@pytest.fixture(scope="module")
+def user_venv(user_home) -> Path:
+    """The host requirements in a venv of Debian's python3, usable by a non-root user.
+
+    (The interpreter running the tests may live under /root, which other users cannot enter.)
+    """
+    venv = user_home / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "docker", "invoke", "pyyaml", "pydantic"],
+                   check=True, capture_output=True)
+    return venv
+
+
+def test_default_train_on_a_fresh_clone_as_a_non_root_user(fresh_clone, user_venv, no_leftovers):
+    docker_gid = os.stat("/var/run/docker.sock").st_gid
+    result = subprocess.run(
+        [str(user_venv / "bin" / "invoke"), "train"], cwd=fresh_clone, capture_output=True, text=True,
+        timeout=1800, user=USER[0], group=USER[1], extra_groups=[docker_gid],
+        env={"PATH": f"{user_venv}/bin:/usr/bin:/bin", "HOME": str(fresh_clone)},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_dir = run_dir_from(result.stdout)
+    assert run_dir.parent == fresh_clone / "outputs"
+    record = manifest(run_dir)
+    assert record["status"] == "completed"
+    assert record["metrics"]["test_accuracy"] >= 0.95
+    assert re.search(r"test accuracy: 0\.9[5-9]|test accuracy: 1\.0", result.stdout)
+    # Keras progress reached the terminal as the container printed it.
+    assert "Epoch 1/" in result.stdout and "val_accuracy" in result.stdout
+
+    for top in (fresh_clone / "data", fresh_clone / "outputs"):
+        paths = [top, *top.rglob("*")]
+        assert len(paths) > 10
+        owners = {(path.lstat().st_uid, path.lstat().st_gid) for path in paths}
+        assert owners == {USER}, f"files in {top} owned by {owners}"
+
+
+def test_set_overrides_land_in_config_yaml(tmp_path, cpu_image, no_leftovers):
+    result = invoke("train", "--output-dir", str(tmp_path), *TINY,
+                    "--set", "training.epochs=2", "--set", "seed=7", "--set", "training.learning_rate=1e-3")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    run_dir = run_dir_from(result.stdout)
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert resolved["training"]["epochs"] == 2
+    assert resolved["seed"] == 7
+    assert resolved["training"]["learning_rate"] == 1e-3
+    assert resolved["model"]["conv_filters"] == [8]
+    record = manifest(run_dir)
+    assert record["config"] == resolved
+    assert record["epochs_completed"] == 2
+    assert record["image"]["id"] == cpu_image.id
+
+
+def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(engine, tmp_path, cpu_image,
+                                                                        no_leftovers):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "train", "--output-dir", str(tmp_path), *TINY,
+         "--set", "training.epochs=200", "--set", "training.batch_size=4"],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        container = wait_for_training_container(engine, tmp_path, process)
+        attempt = container.exec_run(["sh", "-c", "touch /data/written-from-inside"])
+        assert attempt.exit_code != 0
+        assert b"Read-only file system" in attempt.output
+        mounts = {mount["Destination"]: mount for mount in container.attrs["Mounts"]}
+        assert mounts["/data"]["RW"] is False and mounts["/outputs"]["RW"] is True
+
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output[-2000:]
+    assert not engine.containers.list(all=True, filters={"id": container.id})
+    (run_dir,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    record = manifest(run_dir)
+    assert record["status"] == "interrupted"
+    assert record["epochs_completed"] >= 1
+    assert any((run_dir / "checkpoints").iterdir())
+
+
+def wait_for_training_container(engine, output_dir: Path, process, timeout: float = 300):
+    """The run's container, once it has finished at least one epoch."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()[-2000:]
+        runs = [path for path in output_dir.iterdir() if (path / "manifest.json").exists()]
+        if runs and manifest(runs[0]).get("epochs_completed", 0) >= 1:
+            (container,) = engine.containers.list(filters={"label": f"trainbox.run_id={runs[0].name}"})
+            return container
+        time.sleep(0.5)
+    raise AssertionError("training did not finish an epoch in time")
