@@ -172,9 +172,12 @@ def train(request: TrainRequest, echo=print) -> int:
 
     image = images.ensure_image(gpu=request.gpu, tag=request.image, echo=echo)
     run_id = request.resume or request.run_id or manifest.new_run_id()
-    command = ["python", "-m", "app", "train", "--config", CONFIG_IN_CONTAINER,
-               "--data-dir", "/data", "--output-dir", "/outputs"]
-    command += ["--resume", run_id] if request.resume else ["--run-id", run_id]
+    command = ["python", "-m", "app", "train", "--data-dir", "/data", "--output-dir", "/outputs"]
+    # A resumed run reads its own config.yaml; the container refuses --config with --resume.
+    if request.resume:
+        command += ["--resume", run_id]
+    else:
+        command += ["--config", CONFIG_IN_CONTAINER, "--run-id", run_id]
     for override in () if request.resume else request.overrides:
         command += ["--set", override]
     git = git_state()
