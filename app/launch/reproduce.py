@@ -11,7 +11,8 @@ from pathlib import Path
 
 from app import manifest
 from app.launch import images, training
-from app.launch.errors import TrainboxError
+from app.launch.engine import client
+from app.launch.errors import TrainboxError, docker_errors
 from app.launch.provenance import REPO_ROOT, file_sha256, git_state
 
 RESULT_FILE = "reproduction.json"
@@ -21,7 +22,6 @@ COMPARED = (
     ("data fingerprint", ("data", "fingerprint")),
     ("packages_sha256", ("environment", "packages_sha256")),
     ("lock_sha256", ("environment", "lock_sha256")),
-    ("image id", ("image", "id")),
 )
 
 
@@ -36,18 +36,18 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
     """Exit status: 0 identical, 1 differs, or the re-run's own status when it did not finish."""
     output_dir = training.resolve_dir(request.output_dir, training.DEFAULT_OUTPUT_DIR)
     run_dir, record = recorded_run(output_dir, request.run_id)
-    check_image(record, request.run_id)
+    image_id = check_image(record, request.run_id, echo)
     check_code(record, request.run_id, echo)
 
     new_id = manifest.new_run_id()
-    echo(f"reproducing {request.run_id} as {new_id} in {record['image']['id'][:19]}")
+    echo(f"reproducing {request.run_id} as {new_id} in {image_id[:19]}")
     status = training.train(
         training.TrainRequest(
             config_file=str(run_dir / "config.yaml"),
             gpu=record.get("environment", {}).get("variant") == "gpu",
             data_dir=request.data_dir,
             output_dir=str(output_dir),
-            image=record["image"]["id"],
+            image=image_id,
             run_id=new_id,
             reproduces=request.run_id,
         ),
@@ -65,6 +65,8 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
         output_dir / new_id / RESULT_FILE,
         {"reproduces": request.run_id, "identical": not differences, "differences": differences},
     )
+    if new_record.get("image", {}).get("id") != record["image"]["id"]:
+        echo(f"note: the re-run ran in {image_id[:19]}, not the recorded {record['image']['id'][:19]}")
     if not differences:
         echo(f"identical: {new_id} reproduces {request.run_id} (weights_sha256 {record['weights_sha256']})")
         return 0
@@ -94,13 +96,22 @@ def recorded_run(output_dir: Path, run_id: str) -> tuple[Path, dict]:
     return run_dir, record
 
 
-def check_image(record: dict, run_id: str) -> None:
+def check_image(record: dict, run_id: str, echo=print) -> str:
+    """The id of the image to re-run in: the recorded one, or one rebuilt from the same
+    (clean) commit and lock; otherwise one line saying how to rebuild it."""
     image_id = record["image"]["id"]
     if images.image_or_none(image_id) is not None:
-        return
+        return image_id
     environment = record.get("environment") or {}
     variant = environment.get("variant") or "cpu"
     recorded_lock = environment.get("lock_sha256") or "unknown"
+    rebuilt = rebuilt_image(record, variant, recorded_lock)
+    if rebuilt is not None:
+        echo(
+            f"note: image {image_id[:19]} of run {run_id} is gone; using {rebuilt.id[:19]}, "
+            "built from the same commit and lock"
+        )
+        return rebuilt.id
     lock = images.lock_file(variant)
     current_lock = file_sha256(lock) if lock.is_file() else "missing"
     same = "the same as" if recorded_lock == current_lock else f"now {current_lock[:12]} in"
@@ -110,6 +121,22 @@ def check_image(record: dict, run_id: str) -> None:
         f"`git checkout {commit} && invoke build{' --gpu' if variant == 'gpu' else ''}` "
         f"(the run's lock sha256 {recorded_lock[:12]}, {same} {lock.relative_to(REPO_ROOT)})"
     )
+
+
+def rebuilt_image(record: dict, variant: str, lock_sha256: str):
+    """A local image built from the run's commit (clean tree) with the run's lock, if any."""
+    git = record.get("git") or {}
+    if git.get("dirty") is not False or lock_sha256 == "unknown":
+        return None  # a dirty tree's code cannot be rebuilt from a commit
+    wanted = {
+        "org.opencontainers.image.revision": git.get("commit"),
+        "trainbox.lock_sha256": lock_sha256,
+        "trainbox.variant": variant,
+        "trainbox.git_dirty": "false",
+    }
+    with docker_errors():
+        found = client().images.list(filters={"label": [f"{k}={v}" for k, v in wanted.items()]})
+    return max(found, key=lambda image: image.attrs.get("Created", ""), default=None)
 
 
 def check_code(record: dict, run_id: str, echo=print) -> None:
