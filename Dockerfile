@@ -33,15 +33,6 @@ RUN sh /tmp/slim-venv.sh /opt/venv
 FROM system AS runtime
 ARG VARIANT=cpu
 ARG LOCK_SHA256=unknown
-# Provenance, filled in by `invoke build` and written by the one LABEL at the end
-# (each label would otherwise be a build step of its own).
-ARG BASE_IMAGE
-ARG REVISION=unknown
-ARG CREATED=unknown
-ARG VERSION=unknown
-ARG SOURCE=unknown
-ARG GIT_DIRTY=unknown
-ARG CODE_SHA256=unknown
 # Any host UID runs this image (containers start as the invoking user), so HOME is
 # world-writable with the sticky bit, like /tmp.
 RUN useradd --uid 1000 --create-home --shell /bin/bash trainbox \
@@ -67,6 +58,16 @@ COPY configs /opt/trainbox/configs
 COPY notebooks /opt/trainbox/notebooks
 COPY tests /opt/trainbox/tests
 COPY app /opt/trainbox/app
+# Provenance, filled in by `invoke build`. Declared here, at the end: an ARG is part of
+# the cache key of every RUN after it, and CREATED changes with each build. One LABEL,
+# because each label would otherwise be a slow build step of its own.
+ARG BASE_IMAGE
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG VERSION=unknown
+ARG SOURCE=unknown
+ARG GIT_DIRTY=unknown
+ARG CODE_SHA256=unknown
 LABEL trainbox.project=trainbox \
       org.opencontainers.image.title="trainbox (${VARIANT})" \
       org.opencontainers.image.revision=${REVISION} \

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# What the Dockerfile copies into the image; their hash tells whether an image is stale.
-CODE_PATHS = ("pyproject.toml", "app", "configs", "tests", "notebooks")
+# What an image is made of (the Dockerfile, its helper, the locks and the code it copies);
+# their hash, stored as a label, tells whether an image is older than the work tree.
+CODE_PATHS = ("Dockerfile", "docker", "requirements", "pyproject.toml", "app", "configs", "tests", "notebooks")
 
 
 @dataclass(frozen=True)

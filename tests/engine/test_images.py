@@ -144,6 +144,8 @@ def test_code_only_change_rebuilds_from_cache(engine, cpu_image, tmp_path):
         steps = re.split(r"\nStep \d+/\d+ : ", result.stdout)
         install = next(step for step in steps if "pip install" in step)
         assert "Using cache" in install, install
+        copy_venv = next(step for step in steps if step.startswith("COPY --from=builder"))
+        assert "Using cache" in copy_venv, copy_venv
         copy_app = next(step for step in steps if step.startswith("COPY app "))
         assert "Using cache" not in copy_app
         assert engine.images.get("trainbox:test-rebuild").labels["trainbox.code_sha256"] != \
