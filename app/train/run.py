@@ -116,18 +116,9 @@ def plot_learning_curves(run_dir: Path, history: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [row["epoch"] for row in history]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
-            values = [row.get(key) for row in history]
-            if any(v is not None for v in values):
-                axis.plot(epochs, [np.nan if v is None else v for v in values], marker="o", label=label)
-        axis.set_xlabel("epoch")
-        axis.set_title(metric)
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
+    from app.train.plots import learning_curves_figure
+
+    figure = learning_curves_figure(history)
     figure.savefig(run_dir / "learning_curves.png", dpi=100)
     plt.close(figure)
 
