@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import docker
-
 from app.launch.errors import TrainboxError, describe_docker_error
 
 
@@ -15,6 +14,6 @@ def client() -> docker.DockerClient:
     try:
         engine = docker.from_env(timeout=300)
         engine.ping()
-    except Exception as error:  # noqa: BLE001 - every failure here means "no engine"
+    except Exception as error:
         raise TrainboxError(describe_docker_error(error)) from None
     return engine

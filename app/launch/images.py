@@ -8,7 +8,7 @@ import sys
 import tarfile
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker.errors
@@ -61,7 +61,7 @@ def provenance_build_args(variant: str, base_image: str, root: Path = REPO_ROOT)
         "VARIANT": variant,
         "LOCK_SHA256": file_sha256(lock_file(variant, root)),
         "REVISION": git.commit,
-        "CREATED": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "CREATED": datetime.now(UTC).isoformat(timespec="seconds"),
         "SOURCE": SOURCE_URL,
         "VERSION": project_version(root),
         "GIT_DIRTY": str(git.dirty).lower(),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import docker
 import pytest
 
+import docker
 from tests.helpers import invoke
 
 PROJECT_FILTER = {"label": "trainbox.project=trainbox"}

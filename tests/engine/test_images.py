@@ -9,9 +9,9 @@ import subprocess
 import tarfile
 from datetime import datetime
 
-import docker
 import pytest
 
+import docker
 from app.launch.certs import find_ca_bundle
 from app.launch.images import CA_IN_CONTEXT, build_context
 from tests.helpers import REPO_ROOT, assert_one_line_error, copy_repo, invoke
