@@ -93,8 +93,14 @@ def command_train(args: argparse.Namespace) -> int:
     except ConfigError as error:
         return _fail(error)
 
+    from app.train import distribute
     from app.train.errors import Interrupted, UserError
     from app.train.preflight import preflight
+
+    try:
+        cluster = distribute.detect()
+    except ValueError as error:
+        return _fail(error)
 
     try:
         checked = preflight(config, data_dir, output_dir, run_id, resume=bool(args.resume))
@@ -106,11 +112,14 @@ def command_train(args: argparse.Namespace) -> int:
     training.install_signal_handlers()
     run = None
     try:
-        run, dataset = training.start(config, run_id, checked)
+        strategy = distribute.make_strategy(cluster)  # before any other TensorFlow op
+        if cluster.distributed:
+            print(f"worker {cluster.index} of {cluster.workers} ({cluster.source})", flush=True)
+        run, dataset = training.start(config, run_id, checked, cluster)
         print(
             f"run {run_id}: {len(dataset.train)} training images, classes {dataset.class_names}", flush=True
         )
-        test_accuracy = training.execute(run, dataset, data_dir, resume=bool(args.resume))
+        test_accuracy = training.execute(run, dataset, data_dir, resume=bool(args.resume), strategy=strategy)
     except UserError as error:
         if run is not None and run.record.get("status") == "running":
             training.mark(run, "failed", error=str(error))

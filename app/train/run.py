@@ -5,12 +5,15 @@ Exit codes (see __main__): 0 completed, 1 failed, 2 user error, 130/143 interrup
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import io
 import math
 import os
+import shutil
 import signal
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +24,7 @@ import tensorflow as tf
 
 from app import manifest
 from app.config import Config
-from app.train import checkpoint, data, environment, files
+from app.train import checkpoint, data, distribute, environment, files
 from app.train.errors import Interrupted, UserError
 from app.train.model import build_model, compile_model, weights_sha256
 from app.train.preflight import Preflight
@@ -171,12 +174,17 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 class Run:
-    def __init__(self, config: Config, run_id: str, run_dir: Path, record: dict) -> None:
+    def __init__(
+        self, config: Config, run_id: str, run_dir: Path, record: dict,
+        cluster: distribute.Cluster | None = None, checkpoint_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.run_id = run_id
-        self.run_dir = run_dir
+        self.run_dir = run_dir  # where this worker writes (a throwaway folder on non-chief workers)
         self.record = record
         self.history: list[dict] = []
+        self.cluster = cluster or distribute.Cluster(workers=1, index=0, source="single")
+        self.checkpoint_dir = checkpoint_dir or run_dir / "checkpoints"  # where a resume reads from
 
     def save_manifest(self) -> None:
         manifest.write_manifest(self.run_dir, self.record)
@@ -191,10 +199,19 @@ class Run:
         return metrics
 
 
-def start(config: Config, run_id: str, checked: Preflight) -> tuple[Run, data.Dataset]:
+def start(
+    config: Config, run_id: str, checked: Preflight, cluster: distribute.Cluster | None = None
+) -> tuple[Run, data.Dataset]:
     """Decode the data, then claim the run directory (new runs) with a `running` manifest."""
     dataset = data.load_dataset(checked.plan, config.data)
     record = checked.record
+    if cluster is not None and not cluster.is_chief:
+        # Only the chief keeps anything; this worker reads the chief's checkpoints on resume.
+        scratch = Path(tempfile.mkdtemp(prefix=f"trainbox-worker{cluster.index}-")) / run_id
+        scratch.mkdir()
+        atexit.register(shutil.rmtree, scratch.parent, ignore_errors=True)
+        base = dict(record) if record is not None else {"run_id": run_id, "status": "running"}
+        return Run(config, run_id, scratch, base, cluster, checked.run_dir / "checkpoints"), dataset
     if record is None:
         try:
             checked.run_dir.mkdir()
@@ -206,11 +223,17 @@ def start(config: Config, run_id: str, checked: Preflight) -> tuple[Run, data.Da
         reproduces = os.environ.get("TRAINBOX_REPRODUCES", "").strip()
         if reproduces:  # set by `invoke reproduce`: this run re-runs that one
             record["reproduces"] = reproduces
-    return Run(config, run_id, checked.run_dir, record), dataset
+    return Run(config, run_id, checked.run_dir, record, cluster), dataset
 
 
-def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> float | None:
+def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool, strategy=None) -> float | None:
     config = run.config
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    cluster_record = {
+        **run.cluster.record(),
+        "per_worker_batch_size": config.training.batch_size,
+        "global_batch_size": config.training.batch_size * run.cluster.workers,
+    }
     run_dir = run.run_dir
     determinism = set_determinism(config.seed, config.deterministic)
     facts = environment.provenance()
@@ -228,7 +251,15 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
             raise UserError(
                 f"--resume {run.run_id}: the data changed since the run started (fingerprint differs)"
             )
-        restored, skipped = checkpoint.load_newest(run_dir / "checkpoints")
+        recorded_workers = (record.get("cluster") or {}).get("workers", 1)
+        if recorded_workers != run.cluster.workers:
+            print(
+                f"warning: run {run.run_id} started with {recorded_workers} worker(s), resumed with "
+                f"{run.cluster.workers}: the global batch changes, so the result differs",
+                flush=True,
+            )
+        with scope:
+            restored, skipped = checkpoint.load_newest(run.checkpoint_dir)
         resume_record = {
             "at": manifest.utc_now(),
             "from_checkpoint": restored.name if restored else None,
@@ -237,6 +268,7 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
             "image": facts["image"],
             "git": facts["git"],
             "environment": facts["environment"],
+            "cluster": cluster_record,
         }
         record.setdefault("resumes", []).append(resume_record)
         record["resumed_from"] = resume_record
@@ -252,6 +284,7 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
             data=data_record,
             epochs_completed=0,
             metrics={},
+            cluster=cluster_record,
             **facts,
         )
         record["started_at"] = manifest.utc_now()
@@ -262,8 +295,9 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
         model, first_epoch, run.history = restored.model, restored.epoch, restored.history
         print(f"resuming run {run.run_id} from {restored.name} (epoch {first_epoch})", flush=True)
     else:
-        model = build_model(config.model, tuple(dataset.train.images.shape[1:]), len(dataset.class_names))
-        compile_model(model, config.training)
+        with scope:  # variables mirrored on every worker
+            model = build_model(config.model, tuple(dataset.train.images.shape[1:]), len(dataset.class_names))
+            compile_model(model, config.training)
         first_epoch = 0
         run.history = []
         if resume:  # killed before the first checkpoint: start over in the same directory
@@ -272,14 +306,24 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool) -> fl
         model.summary(print_fn=lambda line, **_: print(line, flush=True))
 
     training = config.training
+    if strategy is not None:
+        distribute.prepare_model(model, strategy, (dataset.train.images[:1], dataset.train.labels[:1]))
     if first_epoch < training.epochs:
-        model.fit(
-            data.training_pipeline(
+        if strategy is not None:  # global batch = per-worker batch x workers, sharded by worker
+            train_data, steps = distribute.training_dataset(
+                strategy, run.cluster.workers, dataset.train, training.batch_size, config.seed,
+                first_epoch, training.epochs,
+            )
+        else:
+            train_data = data.training_pipeline(
                 dataset.train, training.batch_size, config.seed, first_epoch, training.epochs
-            ),
+            )
+            steps = data.steps_per_epoch(dataset.train, training.batch_size)
+        model.fit(
+            train_data,
             epochs=training.epochs,
             initial_epoch=first_epoch,
-            steps_per_epoch=data.steps_per_epoch(dataset.train, training.batch_size),
+            steps_per_epoch=steps,
             validation_data=(
                 data.eval_pipeline(dataset.validation, training.batch_size)
                 if dataset.validation is not None

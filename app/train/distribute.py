@@ -1,0 +1,188 @@
+"""Multi-worker training with TensorFlow's own runtime: MultiWorkerMirroredStrategy.
+
+The cluster is described either by `TF_CONFIG` (set per container by `invoke train
+--workers N` and the Compose `multiworker` profile) or, in a Slurm job with more than one
+task, by Slurm's environment through `tf.distribute.cluster_resolver.SlurmClusterResolver`.
+
+`Cluster` (below) is TF-free: the entry point decides a worker's role before TensorFlow
+loads. Worker 0 is the chief: it alone writes the run directory; the others train in a
+throwaway directory and read the chief's checkpoints when resuming.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+STRATEGY = "MultiWorkerMirroredStrategy"
+SLURM_PORT_BASE = 8888
+
+
+@dataclass(frozen=True)
+class Cluster:
+    workers: int
+    index: int
+    source: str  # "TF_CONFIG", "slurm" or "single"
+
+    @property
+    def is_chief(self) -> bool:
+        return self.index == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers > 1
+
+    def record(self) -> dict:
+        """What the manifest says about the cluster."""
+        if not self.distributed:
+            return {"workers": 1, "strategy": None}
+        return {"workers": self.workers, "strategy": STRATEGY, "resolver": self.source}
+
+
+def _slurm_tasks(environ) -> int:
+    for name in ("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"):
+        if environ.get(name, "").strip().isdigit():
+            return int(environ[name])
+    return 1
+
+
+def detect(environ=None) -> Cluster:
+    """The cluster this process belongs to, from TF_CONFIG or Slurm, without TensorFlow."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("TF_CONFIG", "").strip()
+    if raw:
+        try:
+            spec = json.loads(raw)
+            workers = spec["cluster"]["worker"]
+            task = spec["task"]
+            if task.get("type", "worker") != "worker":
+                raise ValueError(f"task type {task.get('type')!r}: only 'worker' tasks are supported")
+            index = int(task["index"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"TF_CONFIG is not a worker cluster spec: {error}") from None
+        if not 0 <= index < len(workers):
+            raise ValueError(f"TF_CONFIG task index {index} is outside the {len(workers)} workers")
+        return Cluster(workers=len(workers), index=index, source="TF_CONFIG")
+    if environ.get("SLURM_JOB_ID") and _slurm_tasks(environ) > 1:
+        return Cluster(workers=_slurm_tasks(environ), index=int(environ.get("SLURM_PROCID", "0")),
+                       source="slurm")
+    return Cluster(workers=1, index=0, source="single")
+
+
+def make_strategy(cluster: Cluster):
+    """MultiWorkerMirroredStrategy for a distributed cluster, None for a single worker.
+
+    Must run before any other TensorFlow op: the strategy starts this worker's gRPC server.
+    """
+    if not cluster.distributed:
+        return None
+    import tensorflow as tf
+
+    _patch_keras_metric_reduction()
+    if cluster.source == "slurm":
+        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
+            port_base=SLURM_PORT_BASE,
+            # Counted here: the resolver would otherwise run nvidia-smi, absent on CPU nodes.
+            gpus_per_node=len(tf.config.list_physical_devices("GPU")),
+        )
+        # The same spec as TF_CONFIG, so anything reading TF_CONFIG sees the Slurm cluster.
+        os.environ["TF_CONFIG"] = json.dumps({
+            "cluster": resolver.cluster_spec().as_dict(),
+            "task": {"type": resolver.task_type, "index": resolver.task_id},
+        })
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def worker_slice(batch_indices, index: int, workers: int):
+    """This worker's part of one global batch: near-equal contiguous slices, in order."""
+    size = len(batch_indices)
+    return batch_indices[index * size // workers:(index + 1) * size // workers]
+
+
+def steps_per_epoch(examples: int, per_worker_batch: int, workers: int) -> int:
+    """Global batches per epoch; a last batch too small to give every worker an example is dropped."""
+    global_batch = per_worker_batch * workers
+    full, remainder = divmod(examples, global_batch)
+    return full + (1 if remainder >= workers else 0)
+
+
+def training_dataset(
+    strategy, workers: int, split, per_worker_batch: int, seed: int, first_epoch: int, epochs: int
+):
+    """The remaining epochs as a distributed dataset: each replica gets its slice of every global batch.
+
+    The order is the single-worker order (a permutation per (seed, epoch)), cut into global
+    batches of per_worker_batch x workers; replica r of R takes slice r of each. No auto-sharding:
+    every worker computes the same order and keeps its own slices, so a resumed run sees
+    exactly the batches it would have seen.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from app.train.files import epoch_order
+
+    replicas = strategy.num_replicas_in_sync
+    global_batch = per_worker_batch * workers
+    steps = steps_per_epoch(len(split), per_worker_batch, workers)
+    images = tf.constant(split.images)
+    labels = tf.constant(split.labels)
+
+    def for_pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        local = replicas // context.num_input_pipelines
+        mine = range(context.input_pipeline_id * local, (context.input_pipeline_id + 1) * local)
+        epochs_data = None
+        for epoch in range(first_epoch, epochs):
+            order = epoch_order(seed, epoch, len(split))
+            slices = [
+                worker_slice(order[step * global_batch:(step + 1) * global_batch], replica, replicas)
+                for step in range(steps)
+                for replica in mine
+            ]
+            # Equal-length rows stacked at once; only the last batch of an epoch may be shorter.
+            same = next((i for i, s in enumerate(slices) if len(s) != len(slices[0])), len(slices))
+            epoch_data = tf.data.Dataset.from_tensor_slices(np.stack(slices[:same]).astype(np.int32))
+            for rest in slices[same:]:
+                epoch_data = epoch_data.concatenate(tf.data.Dataset.from_tensors(rest.astype(np.int32)))
+            epochs_data = epoch_data if epochs_data is None else epochs_data.concatenate(epoch_data)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return (
+            epochs_data.map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)))
+            .prefetch(tf.data.AUTOTUNE)
+            .with_options(options)
+        )
+
+    return strategy.distribute_datasets_from_function(for_pipeline), steps
+
+
+# --- Keras 3.x with MultiWorkerMirroredStrategy: two workarounds -------------------------
+# Keras' fit() under MWMS (a) reduces the first data batch with strategy.reduce to build the
+# model symbolically, which fails on (x, y) tuples and would consume a batch from our exactly
+# counted dataset, and (b) reduces the step's metric logs with reduce("MEAN", axis=0), which
+# fails on scalars. Metric variables are all-reduced on every update, so every replica
+# already holds the global values: "first" is exact.
+
+
+def _patch_keras_metric_reduction() -> None:
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "_trainbox", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction == "auto" and trainer._collective_all_reduce_multi_worker(strategy):
+            reduction = "first"
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._trainbox = True
+    trainer.reduce_per_replica = reduce_per_replica
+
+
+def prepare_model(model, strategy, sample_batch) -> None:
+    """Build the model's metrics and optimizer under the strategy from a local sample batch."""
+    with strategy.scope():
+        model._symbolic_build(data_batch=sample_batch)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
