@@ -59,15 +59,9 @@ COPY notebooks /opt/trainbox/notebooks
 COPY tests /opt/trainbox/tests
 COPY app /opt/trainbox/app
 # Provenance, filled in by `invoke build`. Declared here, at the end: an ARG is part of
-# the cache key of every RUN after it, and CREATED changes with each build. One LABEL,
-# because each label would otherwise be a slow build step of its own.
-ARG BASE_IMAGE
-ARG REVISION=unknown
-ARG CREATED=unknown
-ARG VERSION=unknown
-ARG SOURCE=unknown
-ARG GIT_DIRTY=unknown
-ARG CODE_SHA256=unknown
+# the cache key of every RUN after it, and CREATED changes with each build. One ARG and
+# one LABEL instruction: each instruction is a build step, slow on some storage drivers.
+ARG BASE_IMAGE REVISION=unknown CREATED=unknown VERSION=unknown SOURCE=unknown GIT_DIRTY=unknown CODE_SHA256=unknown
 LABEL trainbox.project=trainbox \
       org.opencontainers.image.title="trainbox (${VARIANT})" \
       org.opencontainers.image.revision=${REVISION} \
