@@ -68,10 +68,11 @@ def data(c, data_dir=None, gpu=False):
         "cpus": "CPU limit for the container, e.g. 1.5",
         "memory": "memory limit for the container, e.g. 4g",
         "shm_size": "shared memory size (default 1g)",
+        "workers": "N > 1: N containers with MultiWorkerMirroredStrategy (global batch = batch x N)",
     },
 )
 def train(c, config=None, set_=None, gpu=False, resume=None, data_dir=None, output_dir=None,
-          image=None, cpus=None, memory=None, shm_size="1g"):
+          image=None, cpus=None, memory=None, shm_size="1g", workers=None):
     """Train in a container (building the image and writing the default data first if missing)."""
     from app.launch.containers import Limits
     from app.launch.training import TrainRequest
@@ -81,6 +82,7 @@ def train(c, config=None, set_=None, gpu=False, resume=None, data_dir=None, outp
         config_file=config, overrides=tuple(set_ or ()), gpu=gpu, resume=resume,
         data_dir=data_dir, output_dir=output_dir, image=image,
         limits=Limits(cpus=float(cpus) if cpus else None, memory=memory, shm_size=shm_size),
+        workers=int(workers) if workers else None,
     )
     _exit_with(_run(run_training, request))
 
@@ -173,4 +175,25 @@ def clean(c, images=False):
     _run(run_clean, images=images)
 
 
-ns = Collection(build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean)
+@task(help={
+    "gpu": "export trainbox:gpu instead of trainbox:cpu",
+    "output_dir": "where the tarball, .def and .sbatch go (default: export/ in the repository)",
+    "image": "export another tag than trainbox:cpu / trainbox:gpu",
+})
+def export(c, gpu=False, output_dir=None, image=None):
+    """Write the image as a docker-archive tarball, an Apptainer .def and a Slurm batch script."""
+    from app.launch.export import ExportRequest
+    from app.launch.export import export as run_export
+
+    _run(run_export, ExportRequest(gpu=gpu, output_dir=output_dir, image=image))
+
+
+@task(help={"quick": "fewer repetitions and no GPU image build (what CI runs, a few minutes)"})
+def bench(c, quick=False):
+    """Benchmark suite (bench/): ratios vs baselines measured in the same run; writes bench/results.json."""
+    from bench.suite import run as run_bench
+
+    _exit_with(_run(run_bench, quick=quick))
+
+
+ns = Collection(build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean, export, bench)

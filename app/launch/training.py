@@ -36,6 +36,7 @@ class TrainRequest:
     limits: containers.Limits = field(default_factory=containers.Limits)
     run_id: str | None = None  # a new run's id chosen by the caller (e.g. `invoke reproduce`)
     reproduces: str | None = None  # recorded in the new manifest as `reproduces`
+    workers: int | None = None  # > 1: MultiWorkerMirroredStrategy over N containers (app/launch/cluster.py)
 
 
 def resolve_dir(path: str | None, default: Path) -> Path:
@@ -203,6 +204,11 @@ def train(request: TrainRequest, echo=print) -> int:
         limits=request.limits,
     )
     echo(f"run {run_id}: training in {spec.environment['TRAINBOX_IMAGE_TAG']} ({image.short_id})")
+    workers = cluster_size(request, output_dir / run_id)
+    if workers > 1:
+        from app.launch import cluster
+
+        return cluster.train_cluster(spec, run_id, workers, output_dir / run_id, echo=echo)
     try:
         status = containers.run_foreground(spec, echo=echo)
     except TrainboxError as error:  # e.g. OOM-killed: the container could not record it
@@ -211,6 +217,17 @@ def train(request: TrainRequest, echo=print) -> int:
     record_unrecorded_end(output_dir / run_id, status)
     report_run(output_dir / run_id, echo)
     return status
+
+
+def cluster_size(request: TrainRequest, run_dir: Path) -> int:
+    """--workers, or on --resume without it the run's own worker count."""
+    if request.workers is not None:
+        if request.workers < 1:
+            raise TrainboxError(f"--workers {request.workers}: give 1 or more", exit_code=2)
+        return request.workers
+    if request.resume:
+        return int(((read_record(run_dir, "run directory") or {}).get("cluster") or {}).get("workers") or 1)
+    return 1
 
 
 def record_unrecorded_end(run_dir: Path, status: int, reason: str | None = None) -> None:
