@@ -48,9 +48,14 @@ def assert_nothing_claims_completion(output_dir: Path) -> None:
 
 
 def training_containers(engine, output_dir: Path) -> list:
-    """This test's training containers: role label, and its own output dir mounted."""
+    """This test's training containers: role label, and its own output dir mounted.
+
+    ignore_removed: a container removed between listing and inspecting is not an error.
+    """
     found = []
-    for container in engine.containers.list(all=True, filters={"label": "trainbox.role=train"}):
+    for container in engine.containers.list(
+        all=True, filters={"label": "trainbox.role=train"}, ignore_removed=True
+    ):
         if any(mount.get("Source") == str(output_dir) for mount in container.attrs.get("Mounts", [])):
             found.append(container)
     return found

@@ -1,0 +1,65 @@
+"""`invoke doctor` and `invoke clean` against the real engine."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+
+from app.launch.clean import clean
+from tests.helpers import invoke
+
+pytestmark = pytest.mark.docker
+
+
+def test_doctor_reports_one_line_per_check_and_passes_here(cpu_image):
+    result = invoke("doctor", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    checks = [line for line in lines if line.split(" ", 1)[0] in ("OK", "NOTE", "WARN", "FAIL")]
+    assert len(checks) == len(lines) - 1 and lines[-1] == "ready to train on the CPU"
+    text = result.stdout
+    assert "OK   docker daemon: reachable, Docker Engine" in text
+    assert "GiB free in" in text
+    assert "image trainbox:cpu:" in text and "revision" in text
+    assert "base image trainbox-base:bookworm: present, made by debootstrap" in text
+    assert "CA bundle for builds" in text and "proxy" in text
+    assert "NVIDIA runtime: not registered" in text and "GPUs: none visible" in text
+
+
+def test_doctor_without_a_daemon_fails_in_one_line():
+    result = invoke("doctor", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}, timeout=120)
+    assert result.returncode == 1
+    assert "FAIL docker daemon: cannot reach the Docker daemon" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_clean_removes_exactly_the_project_objects(engine, cpu_image):
+    # A marker label narrows clean() to this test's objects: other runs share the engine.
+    marker = {"trainbox.test": uuid.uuid4().hex}
+    labels = {"trainbox.project": "trainbox", **marker}
+    ours = engine.containers.create("trainbox-base:bookworm", ["sleep", "60"], labels=labels)
+    ours.start()
+    stranger = engine.containers.create("trainbox-base:bookworm", ["true"], labels=marker)
+    network = engine.networks.create(f"trainbox-test-{marker['trainbox.test'][:8]}", labels=labels)
+    volume = engine.volumes.create(labels=labels)
+    dockerfile = (
+        "FROM trainbox-base:bookworm\n"
+        f"LABEL trainbox.project=trainbox trainbox.test={marker['trainbox.test']}\n"
+    )
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag="trainbox:cleantest", rm=True)
+    try:
+        said = []
+        removed = clean(images=True, extra_labels=marker, echo=said.append)
+        assert f"container {ours.name}" in removed
+        assert f"network {network.name}" in removed
+        assert f"volume {volume.name}" in removed
+        assert "image trainbox:cleantest" in removed
+        assert said == [f"removed {item}" for item in removed]
+        assert not engine.containers.list(all=True, filters={"id": ours.id})
+        assert engine.containers.list(all=True, filters={"id": stranger.id})  # not the project's
+        assert engine.images.get("trainbox:cpu")  # no marker: kept
+        assert clean(extra_labels=marker, echo=said.append) == [] and said[-1] == "nothing to remove"
+    finally:
+        stranger.remove(force=True)
