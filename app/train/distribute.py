@@ -16,7 +16,8 @@ import os
 from dataclasses import dataclass
 
 STRATEGY = "MultiWorkerMirroredStrategy"
-SLURM_PORT_BASE = 8888
+SLURM_PORT_BASE = 8888  # SlurmClusterResolver's default; TRAINBOX_SLURM_PORT_BASE overrides it
+CPU_NOMINAL_GPUS = 256
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,17 @@ def make_strategy(cluster: Cluster):
 
     _patch_keras_metric_reduction()
     if cluster.source == "slurm":
-        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
-            port_base=SLURM_PORT_BASE,
-            # Counted here: the resolver would otherwise run nvidia-smi, absent on CPU nodes.
-            gpus_per_node=len(tf.config.list_physical_devices("GPU")),
-        )
+        port_base = int(os.environ.get("TRAINBOX_SLURM_PORT_BASE") or SLURM_PORT_BASE)
+        gpus = len(tf.config.list_physical_devices("GPU"))  # else the resolver runs nvidia-smi
+        slurm_resolver = tf.distribute.cluster_resolver.SlurmClusterResolver
+        if gpus:
+            resolver = slurm_resolver(port_base=port_base, gpus_per_node=gpus)
+        else:
+            # CPU nodes: the resolver divides by GPUs per task; give it nominal ones and keep it
+            # from setting CUDA_VISIBLE_DEVICES.
+            resolver = slurm_resolver(
+                port_base=port_base, gpus_per_node=CPU_NOMINAL_GPUS, gpus_per_task=1, auto_set_gpu=False
+            )
         # The same spec as TF_CONFIG, so anything reading TF_CONFIG sees the Slurm cluster.
         os.environ["TF_CONFIG"] = json.dumps({
             "cluster": resolver.cluster_spec().as_dict(),
