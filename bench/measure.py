@@ -1,0 +1,208 @@
+"""One measurement each: a training natively, through `invoke train`, through plain
+`docker run`, a workload inside the image, a build. Host side: no TensorFlow here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from app.launch import containers
+from app.launch.provenance import REPO_ROOT
+
+BENCH_DIR = Path(__file__).resolve().parent
+IMAGE = "trainbox:cpu"
+CONFIG_IN_IMAGE = "/opt/trainbox/configs/default.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+RUN_DIRECTORY = re.compile(r"^run directory: (\S+)", re.MULTILINE)
+RUN_ID = re.compile(r"^run (\S+): training in ", re.MULTILINE)
+REBUILT = "older than the code in app/"
+
+
+class BenchError(RuntimeError):
+    """A measurement that could not be taken; the message says which and why."""
+
+
+@dataclass
+class Training:
+    """What one training run tells: wall time seen by the caller, and what it recorded."""
+
+    wall_s: float
+    run_dir: Path
+    manifest: dict
+    history: list[dict]
+    container_s: float | None = None  # from the engine's start/die events
+
+    @property
+    def train_images(self) -> int:
+        return int(self.manifest["data"]["counts"]["train"])
+
+    @property
+    def steady_images_per_s(self) -> float:
+        """Images/s over the epochs after the first (median epoch time, so one hiccup does not count)."""
+        seconds = sorted(row["seconds"] for row in self.history[1:])
+        if not seconds:
+            raise BenchError(f"{self.run_dir}: needs at least two epochs for a steady throughput")
+        return self.train_images / seconds[len(seconds) // 2]
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return (self.manifest.get("metrics") or {}).get("test_accuracy")
+
+
+def _run(command: list[str], what: str, env: dict | None = None, cwd: Path = REPO_ROOT,
+         timeout: int = 3600) -> tuple[float, str]:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True,
+                            text=True, timeout=timeout, check=False)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+        raise BenchError(f"{what} exited {result.returncode}: " + " | ".join(tail))
+    return wall, result.stdout
+
+
+def _read_run(run_dir: Path, wall: float) -> Training:
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    history = json.loads((run_dir / "history.json").read_text())
+    if manifest.get("status") != "completed":
+        raise BenchError(f"{run_dir}: status {manifest.get('status')}")
+    return Training(wall_s=wall, run_dir=run_dir, manifest=manifest, history=history)
+
+
+def _run_dir(output: str, what: str) -> Path:
+    found = RUN_DIRECTORY.findall(output)
+    if not found:
+        raise BenchError(f"{what}: no 'run directory:' line in its output")
+    return Path(found[-1])
+
+
+class ContainerClock:
+    """Start and die times of containers, from the engine's event stream (the containers
+    themselves are removed by the time we ask)."""
+
+    def __init__(self) -> None:
+        self._client = docker.from_env()
+        self._times: dict[str, dict[str, float]] = {}
+        self._stream = self._client.events(
+            decode=True, filters={"type": "container", "event": ["start", "die"]}
+        )
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        try:
+            for event in self._stream:
+                name = event.get("Actor", {}).get("Attributes", {}).get("name")
+                if name:
+                    self._times.setdefault(name, {})[event["Action"]] = event["timeNano"] / 1e9
+        except Exception:  # the stream is closed at the end of the suite
+            return
+
+    def lifetime(self, name: str, wait_s: float = 5.0) -> float:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            times = self._times.get(name, {})
+            if "start" in times and "die" in times:
+                return times["die"] - times["start"]
+            time.sleep(0.05)
+        raise BenchError(f"no start/die events seen for container {name}")
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def native_train(data_dir: Path, output_dir: Path, overrides: list[str]) -> Training:
+    """`python -m app train` on the host: same code, same TensorFlow version, no container."""
+    command = [sys.executable, "-m", "app", "train", "--config", str(DEFAULT_CONFIG),
+               "--data-dir", str(data_dir), "--output-dir", str(output_dir)]
+    for override in overrides:
+        command += ["--set", override]
+    wall, output = _run(command, "native training", env={"PYTHONPATH": str(REPO_ROOT),
+                                                         "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return _read_run(_run_dir(output, "native training"), wall)
+
+
+def invoke_train(data_dir: Path, output_dir: Path, overrides: list[str], clock: ContainerClock,
+                 extra: list[str] = ()) -> Training:
+    """`invoke train` exactly as a user types it (image present)."""
+    command = [sys.executable, "-m", "invoke", "train", "--data-dir", str(data_dir),
+               "--output-dir", str(output_dir), *extra]
+    for override in overrides:
+        command += ["--set", override]
+    wall, output = _run(command, "invoke train")
+    if REBUILT in output:  # the code changed under us (others edit the tree): measure again
+        wall, output = _run(command, "invoke train")
+    run = _read_run(_run_dir(output, "invoke train"), wall)
+    run_id = RUN_ID.findall(output)
+    if run_id:
+        run.container_s = clock.lifetime(f"trainbox-train-{run_id[0]}")
+    return run
+
+
+def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) -> Training:
+    """The baseline: the same image and training through a plain `docker run --rm`."""
+    name = f"trainbox-bench-{uuid.uuid4().hex[:8]}"
+    command = [
+        "docker", "run", "--rm", "--name", name, "--label", "trainbox.project=trainbox",
+        "--label", "trainbox.role=bench", "--user", containers.invoking_user(),
+        "-v", f"{data_dir}:/data:ro", "-v", f"{output_dir}:/outputs", IMAGE,
+        "python", "-m", "app", "train", "--config", CONFIG_IN_IMAGE,
+        "--data-dir", "/data", "--output-dir", "/outputs",
+    ]
+    wall, output = _run(command, "docker run")
+    inside = _run_dir(output, "docker run")
+    run = _read_run(output_dir / inside.name, wall)
+    run.container_s = clock.lifetime(name)
+    return run
+
+
+def workload_in_image(args: list[str], data_dir: Path, output_dir: Path, cpus: float | None = None) -> dict:
+    """bench/workload.py inside the image (mounted read-only), hardened like every project
+    container; returns the JSON it prints last."""
+    spec = containers.ContainerSpec(
+        image=IMAGE,
+        command=["python", "/bench/workload.py", *args, "--config", CONFIG_IN_IMAGE, "--data-dir", "/data"],
+        role="bench",
+        mounts=[containers.bind(str(BENCH_DIR), "/bench", read_only=True),
+                containers.bind(str(data_dir), "/data", read_only=True),
+                containers.bind(str(output_dir), "/outputs", read_only=False)],
+        limits=containers.Limits(cpus=cpus),
+    )
+    container = containers.start(spec)
+    try:
+        status = container.wait()["StatusCode"]
+        output = container.logs(stdout=True, stderr=False).decode()
+        if status != 0:
+            errors = container.logs(stdout=False, stderr=True).decode().strip().splitlines()[-3:]
+            raise BenchError(f"workload {args[0]} exited {status}: " + " | ".join(errors))
+    finally:
+        containers.remove_quietly(container)
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def workload_native(args: list[str], data_dir: Path) -> dict:
+    command = [sys.executable, str(BENCH_DIR / "workload.py"), *args, "--config", str(DEFAULT_CONFIG),
+               "--data-dir", str(data_dir)]
+    _, output = _run(command, f"native workload {args[0]}", env={"PYTHONPATH": str(REPO_ROOT)})
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def invoke_build(args: list[str] = (), cwd: Path = REPO_ROOT, timeout: int = 7200) -> float:
+    wall, _ = _run([sys.executable, "-m", "invoke", "build", *args], "invoke build " + " ".join(args),
+                   cwd=cwd, timeout=timeout)
+    return wall
+
+
+def write_data(data_dir: Path) -> None:
+    """The default digits, written natively (the host has the same scikit-learn wheel's data)."""
+    _run([sys.executable, "-m", "app", "data", str(data_dir)], "writing the digits",
+         env={"PYTHONPATH": str(REPO_ROOT)})
