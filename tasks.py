@@ -196,12 +196,4 @@ def bench(c, quick=False):
     _exit_with(_run(run_bench, quick=quick))
 
 
-@task(help={"quick": "fewer repetitions and no GPU image build (what CI runs, a few minutes)"})
-def bench(c, quick=False):
-    """Benchmark suite (bench/): ratios vs baselines measured in the same run; writes bench/results.json."""
-    from bench.suite import run as run_bench
-
-    _exit_with(_run(run_bench, quick=quick))
-
-
 ns = Collection(build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean, export, bench)
