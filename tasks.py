@@ -188,12 +188,16 @@ def export(c, gpu=False, output_dir=None, image=None):
     _run(run_export, ExportRequest(gpu=gpu, output_dir=output_dir, image=image))
 
 
-@task(help={"quick": "fewer repetitions and no GPU image build (what CI runs, a few minutes)"})
-def bench(c, quick=False):
+@task(help={"quick": "fewer repetitions and no GPU image build (what CI runs, a few minutes)",
+            "results": "where to write the JSON results (default bench/results.json)"})
+def bench(c, quick=False, results=None):
     """Benchmark suite (bench/): ratios vs baselines measured in the same run; writes bench/results.json."""
+    from pathlib import Path
+
+    from bench.suite import RESULTS
     from bench.suite import run as run_bench
 
-    _exit_with(_run(run_bench, quick=quick))
+    _exit_with(_run(run_bench, quick=quick, results_path=Path(results) if results else RESULTS))
 
 
 ns = Collection(build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean, export, bench)

@@ -58,11 +58,19 @@ class Training:
         return (self.manifest.get("metrics") or {}).get("test_accuracy")
 
 
-def _run(command: list[str], what: str, env: dict | None = None, cwd: Path = REPO_ROOT,
-         timeout: int = 3600) -> tuple[float, str]:
+def _run(
+    command: list[str], what: str, env: dict | None = None, cwd: Path = REPO_ROOT, timeout: int = 3600
+) -> tuple[float, str]:
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True,
-                            text=True, timeout=timeout, check=False)
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     wall = time.perf_counter() - started
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
@@ -122,20 +130,41 @@ class ContainerClock:
 
 def native_train(data_dir: Path, output_dir: Path, overrides: list[str]) -> Training:
     """`python -m app train` on the host: same code, same TensorFlow version, no container."""
-    command = [sys.executable, "-m", "app", "train", "--config", str(DEFAULT_CONFIG),
-               "--data-dir", str(data_dir), "--output-dir", str(output_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "app",
+        "train",
+        "--config",
+        str(DEFAULT_CONFIG),
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(output_dir),
+    ]
     for override in overrides:
         command += ["--set", override]
-    wall, output = _run(command, "native training", env={"PYTHONPATH": str(REPO_ROOT),
-                                                         "TF_CPP_MIN_LOG_LEVEL": "2"})
+    wall, output = _run(
+        command, "native training", env={"PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
     return _read_run(_run_dir(output, "native training"), wall)
 
 
-def invoke_train(data_dir: Path, output_dir: Path, overrides: list[str], clock: ContainerClock,
-                 extra: list[str] = ()) -> Training:
+def invoke_train(
+    data_dir: Path, output_dir: Path, overrides: list[str], clock: ContainerClock, extra: list[str] = ()
+) -> Training:
     """`invoke train` exactly as a user types it (image present)."""
-    command = [sys.executable, "-m", "invoke", "train", "--data-dir", str(data_dir),
-               "--output-dir", str(output_dir), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "invoke",
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(output_dir),
+        *extra,
+    ]
     for override in overrides:
         command += ["--set", override]
     wall, output = _run(command, "invoke train")
@@ -152,11 +181,32 @@ def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) ->
     """The baseline: the same image and training through a plain `docker run --rm`."""
     name = f"trainbox-bench-{uuid.uuid4().hex[:8]}"
     command = [
-        "docker", "run", "--rm", "--name", name, "--label", "trainbox.project=trainbox",
-        "--label", "trainbox.role=bench", "--user", containers.invoking_user(),
-        "-v", f"{data_dir}:/data:ro", "-v", f"{output_dir}:/outputs", IMAGE,
-        "python", "-m", "app", "train", "--config", CONFIG_IN_IMAGE,
-        "--data-dir", "/data", "--output-dir", "/outputs",
+        "docker",
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "--label",
+        "trainbox.project=trainbox",
+        "--label",
+        "trainbox.role=bench",
+        "--user",
+        containers.invoking_user(),
+        "-v",
+        f"{data_dir}:/data:ro",
+        "-v",
+        f"{output_dir}:/outputs",
+        IMAGE,
+        "python",
+        "-m",
+        "app",
+        "train",
+        "--config",
+        CONFIG_IN_IMAGE,
+        "--data-dir",
+        "/data",
+        "--output-dir",
+        "/outputs",
     ]
     wall, output = _run(command, "docker run")
     inside = _run_dir(output, "docker run")
@@ -172,9 +222,11 @@ def workload_in_image(args: list[str], data_dir: Path, output_dir: Path, cpus: f
         image=IMAGE,
         command=["python", "/bench/workload.py", *args, "--config", CONFIG_IN_IMAGE, "--data-dir", "/data"],
         role="bench",
-        mounts=[containers.bind(str(BENCH_DIR), "/bench", read_only=True),
-                containers.bind(str(data_dir), "/data", read_only=True),
-                containers.bind(str(output_dir), "/outputs", read_only=False)],
+        mounts=[
+            containers.bind(str(BENCH_DIR), "/bench", read_only=True),
+            containers.bind(str(data_dir), "/data", read_only=True),
+            containers.bind(str(output_dir), "/outputs", read_only=False),
+        ],
         limits=containers.Limits(cpus=cpus),
     )
     container = containers.start(spec)
@@ -190,19 +242,33 @@ def workload_in_image(args: list[str], data_dir: Path, output_dir: Path, cpus: f
 
 
 def workload_native(args: list[str], data_dir: Path) -> dict:
-    command = [sys.executable, str(BENCH_DIR / "workload.py"), *args, "--config", str(DEFAULT_CONFIG),
-               "--data-dir", str(data_dir)]
+    command = [
+        sys.executable,
+        str(BENCH_DIR / "workload.py"),
+        *args,
+        "--config",
+        str(DEFAULT_CONFIG),
+        "--data-dir",
+        str(data_dir),
+    ]
     _, output = _run(command, f"native workload {args[0]}", env={"PYTHONPATH": str(REPO_ROOT)})
     return json.loads(output.strip().splitlines()[-1])
 
 
 def invoke_build(args: list[str] = (), cwd: Path = REPO_ROOT, timeout: int = 7200) -> float:
-    wall, _ = _run([sys.executable, "-m", "invoke", "build", *args], "invoke build " + " ".join(args),
-                   cwd=cwd, timeout=timeout)
+    wall, _ = _run(
+        [sys.executable, "-m", "invoke", "build", *args],
+        "invoke build " + " ".join(args),
+        cwd=cwd,
+        timeout=timeout,
+    )
     return wall
 
 
 def write_data(data_dir: Path) -> None:
     """The default digits, written natively (the host has the same scikit-learn wheel's data)."""
-    _run([sys.executable, "-m", "app", "data", str(data_dir)], "writing the digits",
-         env={"PYTHONPATH": str(REPO_ROOT)})
+    _run(
+        [sys.executable, "-m", "app", "data", str(data_dir)],
+        "writing the digits",
+        env={"PYTHONPATH": str(REPO_ROOT)},
+    )

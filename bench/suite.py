@@ -49,10 +49,28 @@ class Plan:
     build_gpu_if_missing: bool
 
 
-FULL = Plan(throughput_reps=5, throughput_epochs=25, launch_reps=3, pipeline_reps=3, pipeline_epochs=8,
-            determinism_reps=5, determinism_epochs=10, checkpoints=10, build_gpu_if_missing=True)
-QUICK = Plan(throughput_reps=1, throughput_epochs=8, launch_reps=1, pipeline_reps=1, pipeline_epochs=4,
-             determinism_reps=1, determinism_epochs=5, checkpoints=3, build_gpu_if_missing=False)
+FULL = Plan(
+    throughput_reps=5,
+    throughput_epochs=25,
+    launch_reps=3,
+    pipeline_reps=3,
+    pipeline_epochs=8,
+    determinism_reps=5,
+    determinism_epochs=10,
+    checkpoints=10,
+    build_gpu_if_missing=True,
+)
+QUICK = Plan(
+    throughput_reps=1,
+    throughput_epochs=8,
+    launch_reps=1,
+    pipeline_reps=1,
+    pipeline_epochs=4,
+    determinism_reps=1,
+    determinism_epochs=5,
+    checkpoints=3,
+    build_gpu_if_missing=False,
+)
 
 
 @dataclass
@@ -82,9 +100,15 @@ class Figure:
 
     def as_dict(self) -> dict:
         return {
-            "value": self.value, "unit": self.unit, "goal": self.goal, "meets_goal": self.meets_goal(),
-            "baseline": self.baseline, "baseline_label": self.baseline_label, "spread": self.spread,
-            "samples": self.samples, "definition": self.definition,
+            "value": self.value,
+            "unit": self.unit,
+            "goal": self.goal,
+            "meets_goal": self.meets_goal(),
+            "baseline": self.baseline,
+            "baseline_label": self.baseline_label,
+            "spread": self.spread,
+            "samples": self.samples,
+            "definition": self.definition,
             **({"reason": self.reason} if self.reason else {}),
         }
 
@@ -121,10 +145,17 @@ def image_sizes(ctx: Context) -> None:
     ctx.notes.append(f"invoke build before measuring (incremental): {measure.invoke_build():.1f} s")
     cpu = ctx.client.images.get(measure.IMAGE)
     base_mb = _size_mb(ctx.client, BASE_IMAGE)
-    ctx.figures.append(Figure(
-        "cpu_image_mb", [cpu.attrs["Size"] / 1e6], "MB", "<= 1300", base_mb, f"{BASE_IMAGE} MB",
-        f"uncompressed size of {measure.IMAGE} (image.attrs['Size']); {OFFICIAL_SIZES}",
-    ))
+    ctx.figures.append(
+        Figure(
+            "cpu_image_mb",
+            [cpu.attrs["Size"] / 1e6],
+            "MB",
+            "<= 1300",
+            base_mb,
+            f"{BASE_IMAGE} MB",
+            f"uncompressed size of {measure.IMAGE} (image.attrs['Size']); {OFFICIAL_SIZES}",
+        )
+    )
     gpu = _image_or_none(ctx.client, GPU_IMAGE)
     reason = None
     if gpu is None and ctx.plan.build_gpu_if_missing:
@@ -134,10 +165,18 @@ def image_sizes(ctx: Context) -> None:
         gpu = ctx.client.images.get(GPU_IMAGE)
     elif gpu is None:
         reason = f"{GPU_IMAGE} is not on this engine; quick mode does not build it (~6 GB)"
-    ctx.figures.append(Figure(
-        "gpu_image_mb", [gpu.attrs["Size"] / 1e6] if gpu else [], "MB", "<= 6000",
-        cpu.attrs["Size"] / 1e6, f"{measure.IMAGE} MB", f"uncompressed size of {GPU_IMAGE}", reason,
-    ))
+    ctx.figures.append(
+        Figure(
+            "gpu_image_mb",
+            [gpu.attrs["Size"] / 1e6] if gpu else [],
+            "MB",
+            "<= 6000",
+            cpu.attrs["Size"] / 1e6,
+            f"{measure.IMAGE} MB",
+            f"uncompressed size of {GPU_IMAGE}",
+            reason,
+        )
+    )
 
 
 def _image_or_none(client, tag: str):
@@ -174,10 +213,17 @@ def code_rebuild(ctx: Context) -> None:
             with contextlib.suppress(docker.errors.APIError):
                 ctx.client.images.remove(image_id, force=False)
         shutil.rmtree(copy, ignore_errors=True)
-    ctx.figures.append(Figure(
-        "code_rebuild_s", samples, "s", "<= 10", unchanged, "invoke build, nothing changed (s)",
-        "wall time of `invoke build` after editing one file under app/ (copy of the repo, own tag)",
-    ))
+    ctx.figures.append(
+        Figure(
+            "code_rebuild_s",
+            samples,
+            "s",
+            "<= 10",
+            unchanged,
+            "invoke build, nothing changed (s)",
+            "wall time of `invoke build` after editing one file under app/ (copy of the repo, own tag)",
+        )
+    )
 
 
 def launch_overhead(ctx: Context) -> None:
@@ -187,31 +233,60 @@ def launch_overhead(ctx: Context) -> None:
         invoked.append(measure.invoke_train(ctx.data_dir, ctx.outputs("invoke"), [], ctx.clock))
         plain.append(measure.docker_run_train(ctx.data_dir, ctx.outputs("docker-run"), ctx.clock))
     docker_overhead = [run.wall_s - run.container_s for run in plain]
-    ctx.figures.append(Figure(
-        "launch_overhead_s", [run.wall_s - run.container_s for run in invoked], "s", "<= 3",
-        median(docker_overhead), "plain docker run overhead (s)",
-        "wall time of `invoke train` minus the training container's own life (engine start->die events)",
-    ))
-    ctx.figures.append(Figure(
-        "docker_run_overhead_s", docker_overhead, "s", None, None, "",
-        "wall time of `docker run --rm trainbox:cpu python -m app train` minus the container's life",
-    ))
-    ctx.figures.append(Figure(
-        "default_train_s", [run.wall_s for run in invoked], "s", None, median([r.wall_s for r in plain]),
-        "docker run, same training (s)", "wall time of the default `invoke train` on digits (image present)",
-    ))
+    ctx.figures.append(
+        Figure(
+            "launch_overhead_s",
+            [run.wall_s - run.container_s for run in invoked],
+            "s",
+            "<= 3",
+            median(docker_overhead),
+            "plain docker run overhead (s)",
+            "wall time of `invoke train` minus the training container's own life (engine start->die events)",
+        )
+    )
+    ctx.figures.append(
+        Figure(
+            "docker_run_overhead_s",
+            docker_overhead,
+            "s",
+            None,
+            None,
+            "",
+            "wall time of `docker run --rm trainbox:cpu python -m app train` minus the container's life",
+        )
+    )
+    ctx.figures.append(
+        Figure(
+            "default_train_s",
+            [run.wall_s for run in invoked],
+            "s",
+            None,
+            median([r.wall_s for r in plain]),
+            "docker run, same training (s)",
+            "wall time of the default `invoke train` on digits (image present)",
+        )
+    )
     accuracies = [run.test_accuracy for run in invoked if run.test_accuracy is not None]
-    ctx.figures.append(Figure(
-        "default_test_accuracy", accuracies, "", None, None, "",
-        "test accuracy of the default `invoke train` (deterministic: every repetition is identical)",
-    ))
+    ctx.figures.append(
+        Figure(
+            "default_test_accuracy",
+            accuracies,
+            "",
+            None,
+            None,
+            "",
+            "test accuracy of the default `invoke train` (deterministic: every repetition is identical)",
+        )
+    )
 
 
 def container_vs_native(ctx: Context) -> None:
     plan = ctx.plan
     overrides = [f"training.epochs={plan.throughput_epochs}"]
-    say(f"training throughput, container vs native, {plan.throughput_reps} pair(s) of "
-        f"{plan.throughput_epochs} epochs ...")
+    say(
+        f"training throughput, container vs native, {plan.throughput_reps} pair(s) of "
+        f"{plan.throughput_epochs} epochs ..."
+    )
     ratios, native_rates, container_rates = [], [], []
     for rep in range(plan.throughput_reps):
         # Alternate who goes first so a slow drift of the machine's load favours neither.
@@ -226,24 +301,48 @@ def container_vs_native(ctx: Context) -> None:
         native_rates.append(rates["native"])
         container_rates.append(rates["container"])
         ratios.append(rates["container"] / rates["native"])
-    ctx.figures.append(Figure(
-        "container_vs_native_throughput", ratios, "x", ">= 0.98", median(native_rates), "native images/s",
-        "images/s in `invoke train` / natively (`python -m app train`), same config and data, "
-        "median epoch time after the first; one ratio per back-to-back pair",
-    ))
-    ctx.figures.append(Figure(
-        "container_images_per_s", container_rates, "images/s", None, median(native_rates),
-        "native images/s", "steady training throughput inside the container",
-    ))
+    ctx.figures.append(
+        Figure(
+            "container_vs_native_throughput",
+            ratios,
+            "x",
+            ">= 0.98",
+            median(native_rates),
+            "native images/s",
+            "images/s in `invoke train` / natively (`python -m app train`), same config and data, "
+            "median epoch time after the first; one ratio per back-to-back pair",
+        )
+    )
+    ctx.figures.append(
+        Figure(
+            "container_images_per_s",
+            container_rates,
+            "images/s",
+            None,
+            median(native_rates),
+            "native images/s",
+            "steady training throughput inside the container",
+        )
+    )
 
 
 def pipeline_and_checkpoint(ctx: Context) -> None:
     plan = ctx.plan
     say(f"pipeline vs in-memory arrays in the image, {plan.pipeline_reps} round(s) ...")
     result = measure.workload_in_image(
-        ["pipeline", "--epochs", str(plan.pipeline_epochs), "--reps", str(plan.pipeline_reps),
-         "--checkpoints", str(plan.checkpoints), "--output-dir", "/outputs"],
-        ctx.data_dir, ctx.outputs("pipeline"),
+        [
+            "pipeline",
+            "--epochs",
+            str(plan.pipeline_epochs),
+            "--reps",
+            str(plan.pipeline_reps),
+            "--checkpoints",
+            str(plan.checkpoints),
+            "--output-dir",
+            "/outputs",
+        ],
+        ctx.data_dir,
+        ctx.outputs("pipeline"),
     )
     images = result["train_images"]
 
@@ -252,23 +351,42 @@ def pipeline_and_checkpoint(ctx: Context) -> None:
 
     rounds = result["rounds"]
     in_memory = [rate(r["in_memory"]) for r in rounds]
-    ctx.figures.append(Figure(
-        "pipeline_vs_in_memory_throughput", [rate(r["pipeline"]) / rate(r["in_memory"]) for r in rounds],
-        "x", ">= 0.95", median(in_memory), "in-memory images/s",
-        "app.train image-folder pipeline (decode once, tf.data per epoch) / model.fit on NumPy arrays, "
-        "same model, in the image, epochs after the first",
-    ))
-    ctx.figures.append(Figure(
-        "streaming_vs_in_memory_throughput", [rate(r["streaming"]) / rate(r["in_memory"]) for r in rounds],
-        "x", None, median(in_memory), "in-memory images/s",
-        "for contrast: image_dataset_from_directory decoding every PNG every epoch / in-memory",
-    ))
+    ctx.figures.append(
+        Figure(
+            "pipeline_vs_in_memory_throughput",
+            [rate(r["pipeline"]) / rate(r["in_memory"]) for r in rounds],
+            "x",
+            ">= 0.95",
+            median(in_memory),
+            "in-memory images/s",
+            "app.train image-folder pipeline (decode once, tf.data per epoch) / model.fit on NumPy arrays, "
+            "same model, in the image, epochs after the first",
+        )
+    )
+    ctx.figures.append(
+        Figure(
+            "streaming_vs_in_memory_throughput",
+            [rate(r["streaming"]) / rate(r["in_memory"]) for r in rounds],
+            "x",
+            None,
+            median(in_memory),
+            "in-memory images/s",
+            "for contrast: image_dataset_from_directory decoding every PNG every epoch / in-memory",
+        )
+    )
     steady_epoch = median([median(r["pipeline"][1:]) for r in rounds])
-    ctx.figures.append(Figure(
-        "checkpoint_s_per_epoch", result["checkpoint_s"], "s", None, steady_epoch, "epoch time (s)",
-        "checkpoint.save (model + RNG state, atomic) as EpochRecorder does after every epoch, "
-        "to a bind-mounted output dir",
-    ))
+    ctx.figures.append(
+        Figure(
+            "checkpoint_s_per_epoch",
+            result["checkpoint_s"],
+            "s",
+            None,
+            steady_epoch,
+            "epoch time (s)",
+            "checkpoint.save (model + RNG state, atomic) as EpochRecorder does after every epoch, "
+            "to a bind-mounted output dir",
+        )
+    )
     ctx.notes.append(f"threads in the image: {result['threads']}")
 
 
@@ -282,25 +400,44 @@ def determinism_cost(ctx: Context) -> None:
         for deterministic in order:
             result = measure.workload_in_image(
                 ["fit", "--epochs", str(plan.determinism_epochs), "--deterministic", str(int(deterministic))],
-                ctx.data_dir, ctx.outputs("determinism"),
+                ctx.data_dir,
+                ctx.outputs("determinism"),
             )
             epoch[deterministic] = median(result["seconds"][1:])
         free.append(epoch[False])
         costs.append(epoch[True] / epoch[False] - 1)
-    ctx.figures.append(Figure(
-        "determinism_cost", costs, "", "<= 0.10", median(free), "non-deterministic epoch (s)",
-        "median epoch time with op determinism / without - 1, default model, in the image",
-    ))
+    ctx.figures.append(
+        Figure(
+            "determinism_cost",
+            costs,
+            "",
+            "<= 0.10",
+            median(free),
+            "non-deterministic epoch (s)",
+            "median epoch time with op determinism / without - 1, default model, in the image",
+        )
+    )
 
 
 STEPS: list[Callable[[Context], None]] = [
-    image_sizes, code_rebuild, launch_overhead, container_vs_native, pipeline_and_checkpoint,
+    image_sizes,
+    code_rebuild,
+    launch_overhead,
+    container_vs_native,
+    pipeline_and_checkpoint,
     determinism_cost,
 ]
 REQUIRED = [
-    "container_vs_native_throughput", "pipeline_vs_in_memory_throughput", "launch_overhead_s",
-    "code_rebuild_s", "cpu_image_mb", "gpu_image_mb", "determinism_cost", "checkpoint_s_per_epoch",
-    "default_train_s", "default_test_accuracy",
+    "container_vs_native_throughput",
+    "pipeline_vs_in_memory_throughput",
+    "launch_overhead_s",
+    "code_rebuild_s",
+    "cpu_image_mb",
+    "gpu_image_mb",
+    "determinism_cost",
+    "checkpoint_s_per_epoch",
+    "default_train_s",
+    "default_test_accuracy",
 ]
 
 
@@ -310,9 +447,12 @@ REQUIRED = [
 def machine(client) -> dict:
     info = client.info()
     return {
-        "cpus": os.cpu_count(), "memory_gib": round(info.get("MemTotal", 0) / 2**30, 1),
-        "docker": client.version().get("Version"), "storage_driver": info.get("Driver"),
-        "kernel": platform.release(), "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(info.get("MemTotal", 0) / 2**30, 1),
+        "docker": client.version().get("Version"),
+        "storage_driver": info.get("Driver"),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
     }
 
 
@@ -367,8 +507,10 @@ def run(quick: bool = False, results_path: Path = RESULTS) -> int:
     started = time.perf_counter()
     client = docker.from_env()
     before = busy(client)
-    say(f"{'quick' if quick else 'full'} mode; load {before['load_average']}, "
-        f"{len(before['running_containers'])} container(s) running")
+    say(
+        f"{'quick' if quick else 'full'} mode; load {before['load_average']}, "
+        f"{len(before['running_containers'])} container(s) running"
+    )
     work = Path(tempfile.mkdtemp(prefix="trainbox-bench-"))
     work.chmod(0o755)
     clock = measure.ContainerClock()

@@ -145,8 +145,12 @@ def command_fit(args) -> dict:
     config, dataset = load(args.config, Path(args.data_dir), overrides)
     set_determinism(config.seed, config.deterministic)
     seconds = fit_pipeline(config, dataset, args.epochs)
-    return {"train_images": len(dataset.train), "seconds": seconds, "deterministic": config.deterministic,
-            "threads": threads()}
+    return {
+        "train_images": len(dataset.train),
+        "seconds": seconds,
+        "deterministic": config.deterministic,
+        "threads": threads(),
+    }
 
 
 def threads() -> dict:
