@@ -1,0 +1,103 @@
+"""`invoke export`: the tarball loads back to the same image; the batch script runs on real Slurm."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+from tests.engine.slurm_cluster import SlurmCluster, missing_tools
+from tests.helpers import REPO_ROOT, invoke
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def exported(cpu_image, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    result = invoke("export", "--output-dir", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    image_id = re.search(r"trainbox\.image_id (sha256:\w+)", (out / "trainbox-cpu.def").read_text())[1]
+    yield out, image_id
+    shutil.rmtree(out, ignore_errors=True)  # ~1.6 GB: not left to pytest's retention
+
+
+def test_export_writes_tarball_definition_and_batch_script(exported):
+    out, _ = exported
+    definition = (out / "trainbox-cpu.def").read_text()
+    assert "Bootstrap: docker-archive" in definition and "From: trainbox-cpu.tar" in definition
+    script = (out / "trainbox-cpu.sbatch").read_text()
+    assert "apptainer exec --nv --contain --cleanenv" in script.replace('"$TRAINBOX_RUNTIME"', "apptainer")
+    assert 'TRAINBOX_RUNTIME="${TRAINBOX_RUNTIME:-apptainer}"' in script
+    assert os.access(out / "trainbox-cpu.sbatch", os.X_OK)
+    assert "apptainer build trainbox-cpu.sif trainbox-cpu.def" in (out / "build-sif.sh").read_text()
+
+
+def test_export_tarball_loads_back_to_the_same_image_id(exported, engine):
+    out, image_id = exported
+    with open(out / "trainbox-cpu.tar", "rb") as tarball:
+        loaded = engine.images.load(tarball)
+    assert [image.id for image in loaded] == [image_id]
+
+
+def test_export_without_the_image_is_one_clear_line(tmp_path):
+    result = invoke("export", "--image", "trainbox:no-such-tag", "--output-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "trainbox: image trainbox:no-such-tag not found: build it first (invoke build)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def slurm(tmp_path_factory):
+    if os.geteuid() != 0 or missing_tools():
+        pytest.skip(f"needs root and Debian's slurm-wlm + munge (missing: {missing_tools()})")
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+    except RuntimeError as error:
+        cluster.stop()
+        pytest.fail(f"the single-node Slurm cluster did not start: {error}")
+    yield cluster
+    cluster.stop()
+
+
+def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp_path, engine):
+    out, image_id = exported
+    outputs = tmp_path / "outputs"
+    job = slurm.sbatch(
+        out / "trainbox-cpu.sbatch", "--set", "training.epochs=3", cwd=tmp_path,
+        # Apptainer is not in Debian's archive: the script's docker runtime, with the exported image.
+        env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id,
+             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+    )
+    state = slurm.wait(job)
+    log = (tmp_path / f"trainbox-{job}.out").read_text()
+    assert state == "COMPLETED", log[-4000:] + slurm.logs()
+    record = json.loads((outputs / f"slurm-{job}" / "manifest.json").read_text())
+    print(f"slurm job {job}: test accuracy {record['metrics']['test_accuracy']:.4f}")
+    assert record["status"] == "completed"
+    assert record["epochs_completed"] == 3
+    assert record["image"]["id"] == image_id
+    assert not engine.containers.list(all=True, filters={"name": f"trainbox-slurm-{job}-"})
+
+
+def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm, tmp_path):
+    out, image_id = exported
+    outputs = tmp_path / "outputs"
+    job = slurm.sbatch(
+        out / "trainbox-cpu.sbatch", "--set", "training.epochs=2", cwd=tmp_path,
+        options=["--ntasks-per-node=2"],
+        env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id, "TRAINBOX_SLURM_PORT_BASE": "23456",
+             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+    )
+    state = slurm.wait(job)
+    log = (tmp_path / f"trainbox-{job}.out").read_text()
+    assert state == "COMPLETED", log[-4000:] + slurm.logs()
+    assert "worker 0 of 2 (slurm)" in log and "worker 1 of 2 (slurm)" in log
+    assert [p.name for p in outputs.iterdir()] == [f"slurm-{job}"]  # task 1 kept nothing
+    record = json.loads((outputs / f"slurm-{job}" / "manifest.json").read_text())
+    assert record["status"] == "completed"
+    assert record["cluster"]["workers"] == 2 and record["cluster"]["resolver"] == "slurm"
