@@ -108,8 +108,10 @@ def command_train(args: argparse.Namespace) -> int:
         return _fail(error)
 
     from app.train import run as training  # TensorFlow loads here, after the cheap checks
+    from app.train import threads
 
     training.install_signal_handlers()
+    threads.configure()  # pools sized to the container's CPU quota, before TensorFlow's first op
     run = None
     try:
         strategy = distribute.make_strategy(cluster)  # before any other TensorFlow op

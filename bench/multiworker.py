@@ -35,8 +35,9 @@ def per_step_seconds(run_dir: Path) -> tuple[float, int]:
 
 def run(workers: int, epochs: int, image: str | None, output_dir: Path) -> Path:
     before = set(output_dir.iterdir())
-    request = TrainRequest(overrides=(f"training.epochs={epochs}",), output_dir=str(output_dir),
-                           image=image, workers=workers)
+    request = TrainRequest(
+        overrides=(f"training.epochs={epochs}",), output_dir=str(output_dir), image=image, workers=workers
+    )
     status = train(request, echo=lambda *args, **kwargs: None)
     if status != 0:
         raise SystemExit(f"the {workers}-worker run failed (exit {status})")

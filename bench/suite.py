@@ -31,6 +31,7 @@ RESULTS = measure.BENCH_DIR / "results.json"
 REBUILD_TAG = "trainbox:bench-rebuild"
 GPU_IMAGE = "trainbox:gpu"
 BASE_IMAGE = "trainbox-base:bookworm"
+QUOTA_CPUS = 1.0
 OFFICIAL_SIZES = "tensorflow/tensorflow (published): CPU 1760-2070 MB, GPU ~6500 MB"
 
 
@@ -419,6 +420,42 @@ def determinism_cost(ctx: Context) -> None:
     )
 
 
+def quota_threads(ctx: Context) -> None:
+    """Under `--cpus 1` on this 2-core host: TensorFlow's own pool sizes vs sized from the quota."""
+    plan = ctx.plan
+    say(
+        f"thread pools under --cpus {QUOTA_CPUS}: host-sized vs quota-sized, "
+        f"{plan.determinism_reps} pair(s) ..."
+    )
+    speedups, host_rates = [], []
+    for rep in range(plan.determinism_reps):
+        order = ("host", "quota") if rep % 2 == 0 else ("quota", "host")
+        rate = {}
+        for sizing in order:
+            result = measure.workload_in_image(
+                ["fit", "--epochs", str(plan.determinism_epochs), "--threads", sizing],
+                ctx.data_dir,
+                ctx.outputs("threads"),
+                cpus=QUOTA_CPUS,
+            )
+            rate[sizing] = result["train_images"] / median(result["seconds"][1:])
+            ctx.notes.append(f"--cpus {QUOTA_CPUS}, {sizing} threads: {result['threads']}")
+        host_rates.append(rate["host"])
+        speedups.append(rate["quota"] / rate["host"])
+    ctx.figures.append(
+        Figure(
+            "quota_threads_speedup",
+            speedups,
+            "x",
+            ">= 1.0",
+            median(host_rates),
+            f"images/s, --cpus {QUOTA_CPUS}, TF default pools",
+            f"images/s with pools sized from the cgroup quota (app/train/threads.py) / TensorFlow's "
+            f"default (host cores), container limited to --cpus {QUOTA_CPUS}",
+        )
+    )
+
+
 STEPS: list[Callable[[Context], None]] = [
     image_sizes,
     code_rebuild,
@@ -426,6 +463,7 @@ STEPS: list[Callable[[Context], None]] = [
     container_vs_native,
     pipeline_and_checkpoint,
     determinism_cost,
+    quota_threads,
 ]
 REQUIRED = [
     "container_vs_native_throughput",

@@ -141,6 +141,10 @@ def command_pipeline(args) -> dict:
 
 
 def command_fit(args) -> dict:
+    if args.threads == "quota":
+        from app.train import threads as thread_pools
+
+        thread_pools.configure()
     overrides = [*args.set, f"deterministic={str(args.deterministic).lower()}"]
     config, dataset = load(args.config, Path(args.data_dir), overrides)
     set_determinism(config.seed, config.deterministic)
@@ -154,10 +158,18 @@ def command_fit(args) -> dict:
 
 
 def threads() -> dict:
+    try:
+        from app.train.threads import cgroup_cpu_limit
+    except ImportError:  # an image built before app/train/threads.py existed
+
+        def cgroup_cpu_limit():
+            return None
+
     return {
         "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
         "cpu_count": os.cpu_count(),
+        "cgroup_cpu_limit": cgroup_cpu_limit(),
     }
 
 
@@ -170,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     pipeline.add_argument("--checkpoints", type=int, default=5)
     fit = commands.add_parser("fit")
     fit.add_argument("--deterministic", type=lambda v: v in ("1", "true"), default=True)
+    fit.add_argument(
+        "--threads",
+        choices=("host", "quota"),
+        default="host",
+        help="host: TensorFlow's own pool sizes; quota: app.train.threads sizes them from the cgroup",
+    )
     for sub in (pipeline, fit):
         sub.add_argument("--config", required=True)
         sub.add_argument("--data-dir", required=True)
