@@ -189,15 +189,17 @@ def export(c, gpu=False, output_dir=None, image=None):
 
 
 @task(help={"quick": "fewer repetitions and no GPU image build (what CI runs, a few minutes)",
-            "results": "where to write the JSON results (default bench/results.json)"})
-def bench(c, quick=False, results=None):
+            "results": "where to write the JSON results (default bench/results.json)",
+            "gpu_build": "build trainbox:gpu when absent to measure its size (full mode; default on)"})
+def bench(c, quick=False, results=None, gpu_build=True):
     """Benchmark suite (bench/): ratios vs baselines measured in the same run; writes bench/results.json."""
     from pathlib import Path
 
     from bench.suite import RESULTS
     from bench.suite import run as run_bench
 
-    _exit_with(_run(run_bench, quick=quick, results_path=Path(results) if results else RESULTS))
+    _exit_with(_run(run_bench, quick=quick, results_path=Path(results) if results else RESULTS,
+                          build_gpu=gpu_build))
 
 
 ns = Collection(build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean, export, bench)
