@@ -198,8 +198,10 @@ def bench(c, quick=False, results=None, gpu_build=True):
     from bench.suite import RESULTS
     from bench.suite import run as run_bench
 
-    _exit_with(_run(run_bench, quick=quick, results_path=Path(results) if results else RESULTS,
-                          build_gpu=gpu_build))
+    results_path = Path(results) if results else RESULTS
+    _exit_with(_run(run_bench, quick=quick, results_path=results_path, build_gpu=gpu_build))
 
 
-ns = Collection(build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean, export, bench)
+ns = Collection(
+    build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean, export, bench
+)
