@@ -28,12 +28,13 @@ def run_dir_from(stdout: str) -> Path:
 
 
 def run_containers(engine, run_id: str) -> list[str]:
+    """This run's containers and networks (the engine is shared: others' objects are not ours)."""
     found = engine.containers.list(all=True, filters={"label": f"trainbox.run_id={run_id}"})
     networks = engine.networks.list(filters={"label": f"trainbox.run_id={run_id}"})
     return [c.name for c in found] + [n.name for n in networks]
 
 
-def test_two_workers_reach_the_one_worker_bar(cpu_image, engine, tmp_path, no_leftovers):
+def test_two_workers_reach_the_one_worker_bar(cpu_image, engine, tmp_path):
     result = invoke("train", "--workers", "2", "--output-dir", str(tmp_path))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     run_dir = run_dir_from(result.stdout)
@@ -50,7 +51,7 @@ def test_two_workers_reach_the_one_worker_bar(cpu_image, engine, tmp_path, no_le
     assert not run_containers(engine, record["run_id"])
 
 
-def test_a_killed_worker_stops_the_other_and_the_run_resumes(cpu_image, engine, tmp_path, no_leftovers):
+def test_a_killed_worker_stops_the_other_and_the_run_resumes(cpu_image, engine, tmp_path):
     epochs = 10
     process = subprocess.Popen(
         [sys.executable, "-m", "invoke", "train", "--workers", "2", "--output-dir", str(tmp_path),
@@ -97,7 +98,7 @@ def wait_for_epoch(output_dir: Path, process: subprocess.Popen, epoch: int, time
     raise AssertionError(f"no run reached epoch {epoch} in {timeout} s")
 
 
-def test_compose_multiworker_profile(cpu_image, engine, tmp_path, no_leftovers):
+def test_compose_multiworker_profile(cpu_image, engine, tmp_path):
     tmp_path.chmod(0o755)
     project = f"trainbox-mw-{os.getpid()}"
     env = {**os.environ, "UID": str(os.getuid()), "GID": str(os.getgid()),
@@ -112,11 +113,15 @@ def test_compose_multiworker_profile(cpu_image, engine, tmp_path, no_leftovers):
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
         states = subprocess.run([*compose, "ps", "-a", "--format", "json"], cwd=REPO_ROOT, env=env,
                                 capture_output=True, text=True, check=True).stdout
-        exits = {s["Service"]: s["ExitCode"] for s in map(json.loads, states.split("\n")) if s}
+        services = [json.loads(line) for line in states.splitlines() if line.strip()]
+        exits = {service["Service"]: service["ExitCode"] for service in services}
         assert exits["worker-0"] == 0 and exits["worker-1"] == 0, exits
     finally:
         subprocess.run([*compose, "down", "--remove-orphans"], cwd=REPO_ROOT, env=env,
                        capture_output=True, timeout=120)
+    compose_label = {"label": f"com.docker.compose.project={project}"}
+    assert not engine.containers.list(all=True, filters=compose_label)
+    assert not engine.networks.list(filters=compose_label)
     (run_dir,) = list(tmp_path.iterdir())  # worker-1 kept nothing
     record = manifest(run_dir)
     print(f"compose, 2 workers: test accuracy {record['metrics']['test_accuracy']:.4f}")
