@@ -15,6 +15,12 @@ def _run(action, *args, **kwargs):
         raise Exit(f"trainbox: {error}", code=error.exit_code) from None
 
 
+def _count(value, option: str) -> int:
+    if not str(value).isdigit() or int(value) < 1:
+        raise Exit(f"trainbox: {option} {value}: give a whole number of 1 or more, e.g. {option} 2", code=2)
+    return int(value)
+
+
 def _exit_with(status: int) -> None:
     if status != 0:
         raise Exit(code=status)
@@ -82,7 +88,7 @@ def train(c, config=None, set_=None, gpu=False, resume=None, data_dir=None, outp
         config_file=config, overrides=tuple(set_ or ()), gpu=gpu, resume=resume,
         data_dir=data_dir, output_dir=output_dir, image=image,
         limits=Limits(cpus=float(cpus) if cpus else None, memory=memory, shm_size=shm_size),
-        workers=int(workers) if workers else None,
+        workers=_count(workers, "--workers") if workers else None,
     )
     _exit_with(_run(run_training, request))
 

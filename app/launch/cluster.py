@@ -100,6 +100,7 @@ def run_cluster(
     """
     engine = client()
     with docker_errors():
+        _remove_stale_network(engine, f"trainbox-run-{run_id}")
         network = engine.networks.create(
             f"trainbox-run-{run_id}", driver="bridge", internal=True,  # workers talk to each other only
             labels={PROJECT_LABEL: "trainbox", "trainbox.run_id": run_id},
@@ -173,6 +174,13 @@ def _wait(started, echo) -> tuple[int, str | None]:
     if first_failed is not None:
         return exited[first_failed], failure
     return 0, None
+
+
+def _remove_stale_network(engine, name: str) -> None:
+    """A network left by an invoke that was SIGKILLed (its containers are gone: resume checked)."""
+    for network in engine.networks.list(names=[name], filters={"label": f"{PROJECT_LABEL}=trainbox"}):
+        if network.name == name:
+            _remove_network(network)
 
 
 def _remove_network(network) -> None:
