@@ -55,7 +55,7 @@ class Plan:
 FULL = Plan(
     name="full",
     throughput_reps=5,
-    throughput_epochs=25,
+    throughput_epochs=40,
     launch_reps=3,
     pipeline_reps=3,
     pipeline_epochs=8,
