@@ -14,9 +14,10 @@ def gpu_image(engine):
     result = invoke("build", "--gpu", timeout=3600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     yield engine.images.get("trainbox:gpu")
-    # ~6 GB: CI machines are shared, so it goes as soon as these tests are done.
+    # ~6 GB: CI machines are shared, so it goes as soon as these tests are done. No prune
+    # of dangling images here: the CPU image's builder stage is dangling too, and later
+    # tests rely on its cache (.ci/run prunes at the very end).
     engine.images.remove("trainbox:gpu", force=True)
-    engine.images.prune(filters={"dangling": True})
 
 
 def test_gpu_image_holds_a_cuda_build_of_tensorflow(engine, gpu_image):
