@@ -88,7 +88,7 @@ def test_default_train_on_a_fresh_clone_as_a_non_root_user(fresh_clone, user_ven
         assert owners == {USER}, f"files in {top} owned by {owners}"
 
 
-def test_set_overrides_land_in_config_yaml(tmp_path, cpu_image, no_leftovers):
+def test_set_overrides_land_in_config_yaml(engine, tmp_path, cpu_image, no_leftovers):
     result = invoke("train", "--output-dir", str(tmp_path), *TINY,
                     "--set", "training.epochs=2", "--set", "seed=7", "--set", "training.learning_rate=1e-3")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
@@ -101,7 +101,9 @@ def test_set_overrides_land_in_config_yaml(tmp_path, cpu_image, no_leftovers):
     record = manifest(run_dir)
     assert record["config"] == resolved
     assert record["epochs_completed"] == 2
-    assert record["image"]["id"] == cpu_image.id
+    # The image the run used (earlier tests may have rebuilt trainbox:cpu since the fixture).
+    assert record["image"]["id"] == engine.images.get("trainbox:cpu").id
+    assert record["image"]["tag"] == "trainbox:cpu"
 
 
 def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(engine, tmp_path, cpu_image,
