@@ -128,22 +128,22 @@ class ContainerClock:
         self._stream.close()
 
 
-def native_train(data_dir: Path, output_dir: Path, overrides: list[str]) -> Training:
-    """`python -m app train` on the host: same code, same TensorFlow version, no container."""
-    command = [
-        sys.executable,
-        "-m",
-        "app",
-        "train",
-        "--config",
-        str(DEFAULT_CONFIG),
-        "--data-dir",
-        str(data_dir),
-        "--output-dir",
-        str(output_dir),
-    ]
+def _train_command(
+    module_args: list[str], data_dir: Path, output_dir: Path, overrides: list[str], extra=()
+) -> list[str]:
+    """`python -m <module_args> --data-dir D --output-dir O [extra] --set ...`."""
+    command = [sys.executable, "-m", *module_args, "--data-dir", str(data_dir)]
+    command += ["--output-dir", str(output_dir), *extra]
     for override in overrides:
         command += ["--set", override]
+    return command
+
+
+def native_train(data_dir: Path, output_dir: Path, overrides: list[str]) -> Training:
+    """`python -m app train` on the host: same code, same TensorFlow version, no container."""
+    command = _train_command(
+        ["app", "train", "--config", str(DEFAULT_CONFIG)], data_dir, output_dir, overrides
+    )
     wall, output = _run(
         command, "native training", env={"PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     )
@@ -154,19 +154,7 @@ def invoke_train(
     data_dir: Path, output_dir: Path, overrides: list[str], clock: ContainerClock, extra: list[str] = ()
 ) -> Training:
     """`invoke train` exactly as a user types it (image present)."""
-    command = [
-        sys.executable,
-        "-m",
-        "invoke",
-        "train",
-        "--data-dir",
-        str(data_dir),
-        "--output-dir",
-        str(output_dir),
-        *extra,
-    ]
-    for override in overrides:
-        command += ["--set", override]
+    command = _train_command(["invoke", "train"], data_dir, output_dir, overrides, extra)
     wall, output = _run(command, "invoke train")
     if REBUILT in output:  # the code changed under us (others edit the tree): measure again
         wall, output = _run(command, "invoke train")
