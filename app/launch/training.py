@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 from dataclasses import dataclass, field
@@ -60,7 +59,9 @@ def load_request_config(request: TrainRequest, output_dir: Path) -> tuple[Path, 
                 raise TrainboxError("--resume continues a run with its own config: drop --config/--set")
             run_dir = resumable_run_dir(output_dir, request.resume)
             return run_dir / "config.yaml", load_config(run_dir / "config.yaml")
-        config_file = Path(request.config_file).expanduser().resolve() if request.config_file else DEFAULT_CONFIG
+        config_file = (
+            Path(request.config_file).expanduser().resolve() if request.config_file else DEFAULT_CONFIG
+        )
         return config_file, load_config(config_file, request.overrides)
     except ConfigError as error:
         raise TrainboxError(str(error), exit_code=2) from None
@@ -117,11 +118,14 @@ def check_data(config: Config, data_dir: Path) -> None:
             continue
         folder = (data_dir / relative).resolve()
         if not folder.is_relative_to(data_dir.resolve()):
-            raise TrainboxError(f"data.{key}: '{relative}' escapes the data directory {data_dir}", exit_code=2)
+            raise TrainboxError(
+                f"data.{key}: '{relative}' escapes the data directory {data_dir}", exit_code=2
+            )
         if not folder.is_dir():
             raise TrainboxError(f"data.{key}: folder not found: {folder}", exit_code=2)
         classes = [
-            child.name for child in sorted(folder.iterdir())
+            child.name
+            for child in sorted(folder.iterdir())
             if child.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in child.iterdir())
         ]
         if not classes:
@@ -271,8 +275,7 @@ def report_run(run_dir: Path, echo=print) -> None:
         return
     accuracy = (record.get("metrics") or {}).get("test_accuracy")
     echo(f"run directory: {run_dir}")
-    echo(f"status: {record.get('status')}" + (f", test accuracy: {accuracy:.4f}" if accuracy is not None else ""))
-
-
-def run_summary(run_dir: Path) -> str:
-    return json.dumps(read_record(run_dir, "run directory"), indent=2)
+    echo(
+        f"status: {record.get('status')}"
+        + (f", test accuracy: {accuracy:.4f}" if accuracy is not None else "")
+    )
