@@ -66,10 +66,20 @@ def test_image_is_slim(engine, cpu_image):
         "/usr/bin/strip",
         "/usr/include/python3.11",
         "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease",
+        # build-time only: scikit-learn/SciPy wrote the bundled digits, pip installed the venv
+        "/opt/venv/lib/python3.11/site-packages/sklearn",
+        "/opt/venv/lib/python3.11/site-packages/scipy",
+        "/opt/venv/bin/pip",
+        "/opt/venv/lib/python3.11/site-packages/numpy/_core/tests",
     ]
     script = "; ".join(f"[ -e {path} ] && echo present: {path}" for path in leftovers) + "; true"
     output = engine.containers.run("trainbox:cpu", ["sh", "-c", script], user="0", remove=True).decode()
     assert output == ""
+    # What replaced them: the split digits, and libraries without debug symbols.
+    check = ("import numpy; d = numpy.load('/opt/venv/share/trainbox/digits.npz'); "
+             "print(len(d['train']), len(d['test']), d['images'].shape)")
+    output = engine.containers.run("trainbox:cpu", ["python", "-c", check], remove=True).decode()
+    assert output.split() == ["1437", "360", "(1797,", "8,", "8)"]
 
 
 def test_build_ca_travels_only_in_the_context():
