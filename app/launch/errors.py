@@ -20,7 +20,8 @@ class TrainboxError(Exception):
 def describe_docker_error(error: Exception) -> str:
     text = str(getattr(error, "explanation", None) or error)
     lowered = text.lower()
-    if "permission denied" in lowered and "sock" in lowered:
+    # docker-py words it "('Connection aborted.', PermissionError(13, 'Permission denied'))"
+    if "permission denied" in lowered and ("sock" in lowered or "permissionerror(13" in lowered):
         return (
             "permission denied on the Docker socket: add yourself to the 'docker' group "
             "(sudo usermod -aG docker $USER, then log in again) or use rootless Docker"

@@ -88,6 +88,23 @@ def test_default_train_on_a_fresh_clone_as_a_non_root_user(fresh_clone, user_ven
         assert owners == {USER}, f"files in {top} owned by {owners}"
 
 
+def test_a_user_outside_the_docker_group_gets_one_line(fresh_clone, user_venv, tmp_path, engine,
+                                                        no_leftovers):
+    """Permission denied on the Docker socket, produced for real: the same user, no docker group."""
+    output_dir = user_venv.parent / "outputs-no-docker"
+    result = subprocess.run(
+        [str(user_venv / "bin" / "invoke"), "train", "--output-dir", str(output_dir), *TINY],
+        cwd=fresh_clone, capture_output=True, text=True, timeout=600,
+        user=USER[0], group=USER[1], extra_groups=[],
+        env={"PATH": f"{user_venv}/bin:/usr/bin:/bin", "HOME": str(fresh_clone)},
+    )
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("trainbox: ")]
+    assert "permission denied on the Docker socket" in line and "docker' group" in line, line
+    assert not [path for path in output_dir.glob("*/manifest.json")]
+
+
 def test_set_overrides_land_in_config_yaml(engine, tmp_path, cpu_image, no_leftovers):
     result = invoke("train", "--output-dir", str(tmp_path), *TINY,
                     "--set", "training.epochs=2", "--set", "seed=7", "--set", "training.learning_rate=1e-3")
