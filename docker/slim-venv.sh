@@ -34,4 +34,11 @@ rm -rf "$site"/jedi/third_party/typeshed/stubs "$site"/jedi/third_party/django-s
        "$site"/jupyterlab/galata
 find "$site"/babel/locale-data -name '*.dat' ! -name 'en.dat' ! -name 'en_*.dat' ! -name 'root.dat' -delete
 
+# GPU image: CUDA headers and static archives (16 MB), for compiling against CUDA, which
+# nothing does here (XLA needs only ptxas and libdevice, both kept).
+if [ -d "$site"/nvidia ]; then
+  rm -rf "$site"/nvidia/*/include
+  find "$site"/nvidia -name '*.a' -type f -delete
+fi
+
 echo "venv after slimming: $(du -sb "$venv" | awk '{printf "%d MB", $1 / 1e6}')"
