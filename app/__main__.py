@@ -7,6 +7,7 @@ exits 1; SIGINT/SIGTERM exit 130/143 with the run marked interrupted.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -146,6 +147,16 @@ def command_train(args: argparse.Namespace) -> int:
             print(f"trainbox: interrupted by {name}", file=sys.stderr, flush=True)
         return 128 + interrupt.signum
     except Exception as error:
+        full = _disk_full(error)
+        if run is not None and full is not None:
+            # Checkpoints are written under a temporary name and renamed, so the last
+            # complete one survives: free space, then resume from it.
+            line = "the disk holding the output directory is full"
+            training.mark(run, "failed", error=f"{line}: {' '.join(str(full).split())[:300]}")
+            print(f"run directory: {run.run_dir}", flush=True)
+            print(f"trainbox: {line}: free space, then continue with --resume {run_id}",
+                  file=sys.stderr, flush=True)
+            return EXIT_FAILED
         traceback.print_exc()
         line = " ".join(f"{type(error).__name__}: {error}".split())[:500]
         if run is not None:
@@ -157,6 +168,17 @@ def command_train(args: argparse.Namespace) -> int:
     if test_accuracy is not None:
         print(f"test accuracy: {test_accuracy:.4f}", flush=True)
     return EXIT_OK
+
+
+def _disk_full(error: BaseException | None) -> BaseException | None:
+    """The ENOSPC/EDQUOT error anywhere in the chain (Keras and TensorFlow wrap some)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return error
+        if "No space left on device" in str(error):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

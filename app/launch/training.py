@@ -238,13 +238,16 @@ def record_unrecorded_end(run_dir: Path, status: int, reason: str | None = None)
     """Mark a run whose container died without updating its manifest (SIGKILL, OOM, crash).
 
     Only a manifest still saying `running` is touched, and the container is gone by now,
-    so nothing else writes it concurrently.
+    so nothing else writes it concurrently. With a `reason` the host knows the container
+    could not record it (killed for memory), so an earlier `interrupted`/`failed` of a run
+    being resumed is replaced too: the last attempt is what the manifest must tell.
     """
     try:
         record = manifest.read_manifest(run_dir)
     except ValueError:
         return  # report_run says so in one line
-    if record is None or record.get("status") != "running":
+    replaceable = ("running", "interrupted", "failed") if reason else ("running",)
+    if record is None or record.get("status") not in replaceable:
         return
     if reason:
         record.update(status="failed", error=reason)

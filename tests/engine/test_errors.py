@@ -6,6 +6,8 @@ left running and no run directory that claims to be complete.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import re
@@ -67,6 +69,16 @@ def start_training(output_dir: Path, *extra: str, env: dict | None = None) -> su
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **(env or {})},
     )
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Ctrl-C, as a user would, so invoke removes the container; kill only if that hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S + 30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def wait_until_training(engine, output_dir: Path, process: subprocess.Popen, timeout: float = 300):
@@ -162,6 +174,131 @@ def test_container_killed_for_memory_is_explained_and_the_run_marked_failed(tmp_
     record = manifest(run_dir)
     assert record["status"] == "failed"
     assert "out of memory" in record["error"]
+
+
+def checkpoint_files(run_dir: Path) -> dict[str, str]:
+    """Every file under checkpoints/, by relative path, with its sha256."""
+    root = run_dir / "checkpoints"
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def assert_checkpoints_complete(run_dir: Path, epochs_completed: int) -> None:
+    """No staging folder left, every checkpoint whole, the newest one the last recorded epoch."""
+    folders = sorted((run_dir / "checkpoints").iterdir())
+    assert folders and all(folder.name.startswith("epoch-") for folder in folders), folders
+    for folder in folders:
+        assert {path.name for path in folder.iterdir()} == {"model.keras", "state.json"}, folder
+        assert json.loads((folder / "state.json").read_text())["epoch"] == int(folder.name[6:])
+    assert folders[-1].name == f"epoch-{epochs_completed:04d}"
+
+
+def assert_resumes_to_completion(output_dir: Path, run_dir: Path) -> None:
+    """Nothing was lost: `--resume` goes on from the last checkpoint and completes."""
+    last_epoch = manifest(run_dir)["epochs_completed"]
+    result = invoke("train", "--output-dir", str(output_dir), "--resume", run_dir.name, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"from epoch-{last_epoch:04d} (epoch {last_epoch})" in result.stdout, result.stdout[-3000:]
+    record = manifest(run_dir)
+    assert record["status"] == "completed"
+    assert record["resumed_from"]["from_epoch"] == last_epoch
+
+
+# Short runs with many steps per epoch: time to act after the first checkpoint, and quick to resume.
+RESUMABLE = ["--set", "training.epochs=20", "--set", "training.batch_size=4"]
+
+
+def interrupted_run(engine, output_dir: Path) -> Path:
+    """A run stopped with Ctrl-C after at least one epoch: resumable, with checkpoints."""
+    process = start_training(output_dir, *RESUMABLE)
+    try:
+        run_dir, _ = wait_until_training(engine, output_dir, process)
+    finally:
+        stop(process)
+    assert manifest(run_dir)["status"] == "interrupted"
+    return run_dir
+
+
+# Below what TensorFlow needs to start: the resumed container dies for memory before training.
+TINY_MEMORY = "200m"
+
+
+def test_run_killed_for_memory_keeps_the_checkpoints_from_before(tmp_path, engine, cpu_image, no_leftovers):
+    run_dir = interrupted_run(engine, tmp_path)
+    before = checkpoint_files(run_dir)
+    epochs = manifest(run_dir)["epochs_completed"]
+
+    result = invoke("train", "--output-dir", str(tmp_path), "--resume", run_dir.name,
+                    "--memory", TINY_MEMORY, timeout=600)
+    line = assert_one_line_error(result, "out of memory", f"limit {TINY_MEMORY}", "exit 137")
+    assert result.returncode == 137, line
+    record = manifest(run_dir)
+    assert record["status"] == "failed" and "out of memory" in record["error"], record
+    assert checkpoint_files(run_dir) == before
+    assert_checkpoints_complete(run_dir, epochs)
+
+    assert_resumes_to_completion(tmp_path, run_dir)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB tmpfs the test can fill while a run writes to it (CI runs as root)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True, check=False)
+    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr}"
+    yield mount_point
+    subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
+
+
+def fill(directory: Path, leave: int) -> Path:
+    """Fill the file system under `directory`, then give back `leave` bytes."""
+    filler = directory / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * (1 << 20))
+                handle.flush()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC, error
+    size = filler.stat().st_size
+    with open(filler, "r+b") as handle:
+        handle.truncate(max(0, size - leave))
+    return filler
+
+
+# Room for the manifest and history files, not for another checkpoint (~1.8 MB with this model).
+DISK_MARGIN = 256 * 1024
+BIG_CHECKPOINT = ["--set", "model.dense_units=1024"]
+
+
+def test_disk_full_during_a_run_marks_it_failed_and_keeps_its_checkpoints(small_disk, engine, cpu_image,
+                                                                          no_leftovers):
+    output_dir = small_disk / "outputs"
+    output_dir.mkdir()
+    process = start_training(output_dir, *RESUMABLE, *BIG_CHECKPOINT)
+    try:
+        run_dir, _ = wait_until_training(engine, output_dir, process)
+        checkpoint_size = sum(f.stat().st_size for f in (run_dir / "checkpoints").rglob("*") if f.is_file())
+        assert checkpoint_size > 2 * DISK_MARGIN, checkpoint_size
+        filler = fill(small_disk, leave=DISK_MARGIN)
+        output, _ = process.communicate(timeout=300)
+    finally:
+        stop(process)
+    assert process.returncode == 1, output[-3000:]
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("trainbox: ")]
+    assert len(errors) == 1, output[-3000:]
+    assert "is full" in errors[0] and f"--resume {run_dir.name}" in errors[0], errors[0]
+    record = manifest(run_dir)
+    assert record["status"] == "failed" and "is full" in record["error"], record
+    assert "No space left on device" in record["error"], record["error"]  # the OS's own words
+    assert_checkpoints_complete(run_dir, record["epochs_completed"])
+    assert not training_containers(engine, output_dir)
+
+    filler.unlink()  # once there is room again, the run goes on from its last checkpoint
+    assert_resumes_to_completion(output_dir, run_dir)
 
 
 # --- concurrency ---------------------------------------------------------------------------------
