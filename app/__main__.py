@@ -137,7 +137,7 @@ def command_train(args: argparse.Namespace) -> int:
         )
         if run is not None:
             training.mark(run, "interrupted", interrupted_by=name)
-            print(f"run directory: {run.run_dir}", flush=True)
+            _print_run_dir(run.run_dir)
             print(
                 f"trainbox: interrupted by {name}; continue with --resume {run_id}",
                 file=sys.stderr,
@@ -153,7 +153,7 @@ def command_train(args: argparse.Namespace) -> int:
             # complete one survives: free space, then resume from it.
             line = "the disk holding the output directory is full"
             training.mark(run, "failed", error=f"{line}: {' '.join(str(full).split())[:300]}")
-            print(f"run directory: {run.run_dir}", flush=True)
+            _print_run_dir(run.run_dir)
             print(f"trainbox: {line}: free space, then continue with --resume {run_id}",
                   file=sys.stderr, flush=True)
             return EXIT_FAILED
@@ -161,13 +161,23 @@ def command_train(args: argparse.Namespace) -> int:
         line = " ".join(f"{type(error).__name__}: {error}".split())[:500]
         if run is not None:
             training.mark(run, "failed", error=line)
-            print(f"run directory: {run.run_dir}", flush=True)
+            _print_run_dir(run.run_dir)
         print(f"trainbox: training failed: {line}", file=sys.stderr, flush=True)
         return EXIT_FAILED
-    print(f"run directory: {run.run_dir}", flush=True)
-    if test_accuracy is not None:
+    _print_run_dir(run.run_dir)
+    if test_accuracy is not None and not _host_reports():
         print(f"test accuracy: {test_accuracy:.4f}", flush=True)
     return EXIT_OK
+
+
+def _host_reports() -> bool:
+    """Under `invoke train` the host prints the outcome, with the paths the user knows."""
+    return os.environ.get("TRAINBOX_LAUNCHER") == "invoke"
+
+
+def _print_run_dir(run_dir: Path) -> None:
+    if not _host_reports():
+        print(f"run directory: {run_dir}", flush=True)
 
 
 def _disk_full(error: BaseException | None) -> BaseException | None:

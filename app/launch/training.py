@@ -198,6 +198,7 @@ def train(request: TrainRequest, echo=print) -> int:
             containers.bind(str(config_file), CONFIG_IN_CONTAINER, read_only=True),
         ],
         environment={
+            "TRAINBOX_LAUNCHER": "invoke",  # the host reports the run directory itself
             "TRAINBOX_IMAGE_ID": image.id,
             "TRAINBOX_IMAGE_TAG": images.display_tag(image, request.image or images.default_tag(request.gpu)),
             "TRAINBOX_GIT_COMMIT": git.commit,
