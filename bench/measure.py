@@ -254,9 +254,5 @@ def invoke_build(args: list[str] = (), cwd: Path = REPO_ROOT, timeout: int = 720
 
 
 def write_data(data_dir: Path) -> None:
-    """The default digits, written natively (the host has the same scikit-learn wheel's data)."""
-    _run(
-        [sys.executable, "-m", "app", "data", str(data_dir)],
-        "writing the digits",
-        env={"PYTHONPATH": str(REPO_ROOT)},
-    )
+    """The default digits, written as users get them: by `invoke data`, in the image."""
+    _run([sys.executable, "-m", "invoke", "data", "--data-dir", str(data_dir)], "writing the digits")
