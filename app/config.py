@@ -75,6 +75,11 @@ class TrainingConfig(_Section):
     batch_size: int = Field(default=32, ge=1, le=65_536)
     learning_rate: float = Field(default=0.002, gt=0.0, le=10.0)
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
+    # XLA for the training step: "auto" is Keras' choice (on with a GPU, off on CPU).
+    jit_compile: bool | Literal["auto"] = "auto"
+    # Keras dtype policy: mixed_float16 pays off on NVIDIA tensor cores, mixed_bfloat16 on
+    # CPUs/GPUs with bf16 units; the output layer always computes in float32.
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
 
 
 class Config(_Section):

@@ -9,7 +9,11 @@ import keras
 from app.config import ModelConfig, TrainingConfig
 
 
-def build_model(config: ModelConfig, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def build_model(
+    config: ModelConfig, input_shape: tuple[int, int, int], num_classes: int, precision: str = "float32"
+) -> keras.Model:
+    # Layers take the global policy when built; compile() then adds loss scaling for float16.
+    keras.mixed_precision.set_dtype_policy(precision)
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     if config.augmentation:
@@ -29,7 +33,8 @@ def build_model(config: ModelConfig, input_shape: tuple[int, int, int], num_clas
     x = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(x)
     if config.dropout_rate > 0:
         x = keras.layers.Dropout(config.dropout_rate, name="dropout_dense")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classes")(x)
+    # float32 softmax and loss whatever the policy: float16 would round small probabilities to 0.
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="classes")(x)
     return keras.Model(inputs, outputs, name="trainbox_cnn")
 
 
@@ -46,6 +51,7 @@ def compile_model(model: keras.Model, config: TrainingConfig) -> None:
         optimizer=make_optimizer(config),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        jit_compile=config.jit_compile,
     )
 
 

@@ -296,7 +296,8 @@ def execute(run: Run, dataset: data.Dataset, data_dir: Path, resume: bool, strat
         print(f"resuming run {run.run_id} from {restored.name} (epoch {first_epoch})", flush=True)
     else:
         with scope:  # variables mirrored on every worker
-            model = build_model(config.model, tuple(dataset.train.images.shape[1:]), len(dataset.class_names))
+            model = build_model(config.model, tuple(dataset.train.images.shape[1:]), len(dataset.class_names),
+                                config.training.precision)
             compile_model(model, config.training)
         first_epoch = 0
         run.history = []

@@ -134,3 +134,19 @@ def test_any_override_is_a_config_or_a_config_error(text):
         load_config(None, [text])
     except ConfigError:
         pass
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("training.jit_compile=true", True),
+    ("training.jit_compile=auto", "auto"),
+    ("training.precision=mixed_bfloat16", "mixed_bfloat16"),
+])
+def test_training_options_for_xla_and_precision(override, expected):
+    config = load_config(None, [override])
+    assert getattr(config.training, override.split("=")[0].split(".")[1]) == expected
+
+
+@pytest.mark.parametrize("override", ["training.jit_compile=yes please", "training.precision=float8"])
+def test_bad_training_options_name_the_key(override):
+    with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+        load_config(None, [override])
