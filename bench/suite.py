@@ -424,6 +424,44 @@ def determinism_cost(ctx: Context) -> None:
     )
 
 
+def training_options(ctx: Context) -> None:
+    """XLA and mixed bfloat16 on this CPU, each against the default float32 step (record only).
+
+    The GPU figures these options are for cannot be measured here: there is no GPU.
+    """
+    plan = ctx.plan
+    options = {
+        "xla_speedup_cpu": ("training.jit_compile=true", "XLA-compiled training step"),
+        "mixed_bfloat16_speedup_cpu": ("training.precision=mixed_bfloat16", "mixed_bfloat16 policy"),
+    }
+    for key, (override, what) in options.items():
+        say(f"{what} vs the default step, {plan.determinism_reps} pair(s) ...")
+        speedups, default_rates = [], []
+        for rep in range(plan.determinism_reps):
+            rate = {}
+            for variant in (("default", "option") if rep % 2 == 0 else ("option", "default")):
+                extra = ["--set", override] if variant == "option" else []
+                result = measure.workload_in_image(
+                    ["fit", "--epochs", str(plan.determinism_epochs), *extra],
+                    ctx.data_dir,
+                    ctx.outputs("options"),
+                )
+                rate[variant] = result["train_images"] / median(result["seconds"][1:])
+            default_rates.append(rate["default"])
+            speedups.append(rate["option"] / rate["default"])
+        ctx.figures.append(
+            Figure(
+                key,
+                speedups,
+                "x",
+                None,
+                median(default_rates),
+                "images/s, default float32 step",
+                f"images/s with {override} / without, default model, CPU image, epochs after the first",
+            )
+        )
+
+
 def quota_threads(ctx: Context) -> None:
     """Under `--cpus 1` on this 2-core host: TensorFlow's own pool sizes vs sized from the quota."""
     plan = ctx.plan
@@ -467,6 +505,7 @@ STEPS: list[Callable[[Context], None]] = [
     container_vs_native,
     pipeline_and_checkpoint,
     determinism_cost,
+    training_options,
     quota_threads,
 ]
 REQUIRED = [

@@ -51,7 +51,8 @@ def load(config_file: str, data_dir: Path, overrides: list[str]):
 
 
 def fresh_model(config, dataset):
-    model = build_model(config.model, tuple(dataset.train.images.shape[1:]), len(dataset.class_names))
+    model = build_model(config.model, tuple(dataset.train.images.shape[1:]), len(dataset.class_names),
+                        config.training.precision)
     compile_model(model, config.training)
     return model
 
