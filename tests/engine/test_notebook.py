@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 import requests
 
 from app.launch import containers
+from app.launch.engine import client
 from app.launch.services import NOTEBOOK_DIR_IN_CONTAINER
 from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
 from tests.helpers import assert_one_line_error, invoke
@@ -266,6 +269,25 @@ def test_busy_port_is_one_clear_line(tmp_path, no_leftovers):
         )
     assert result.returncode == 2
     assert_one_line_error(result, f"port {port}", "already in use", "--port")
+
+
+def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
+    data_dir, output_dir, _ = tiny_run
+    baseline = project_objects()
+    server = Server(["notebook", "--notebook-dir", str(tmp_path), "--data-dir", str(data_dir),
+                     "--output-dir", str(output_dir)], URL_PATTERN)
+    container = server.container("notebook")
+    server.process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    while client().containers.list(all=True, filters={"id": container.id}):
+        assert time.monotonic() - signalled < containers.STOP_TIMEOUT_S + 2, "container still there"
+        time.sleep(0.2)
+    status = server.process.wait(timeout=30)
+    assert status != 0, server.output[-2000:]
+    assert "Traceback" not in server.output
+    assert_nothing_left(baseline, timeout_s=containers.STOP_TIMEOUT_S + 2)
+    with pytest.raises(Exception):  # noqa: B017 - NotFound from the engine
+        container.reload()
 
 
 def test_ctrl_c_stops_and_removes_the_container(lab):
