@@ -395,26 +395,43 @@ def pipeline_and_checkpoint(ctx: Context) -> None:
     ctx.notes.append(f"threads in the image: {result['threads']}")
 
 
-def determinism_cost(ctx: Context) -> None:
-    plan = ctx.plan
-    say(f"deterministic vs non-deterministic epochs, {plan.determinism_reps} pair(s) ...")
-    costs, free = [], []
+def paired_fits(
+    ctx: Context, sides: dict[str, list[str]], outputs: str, cpus: float | None = None
+) -> list[dict]:
+    """`workload.py fit` once per side per repetition, back to back, alternating which side
+    goes first; one {side: result} per repetition, in the order the sides ran."""
+    plan, names = ctx.plan, list(sides)
+    rounds = []
     for rep in range(plan.determinism_reps):
-        order = (True, False) if rep % 2 == 0 else (False, True)
-        epoch = {}
-        for deterministic in order:
-            result = measure.workload_in_image(
-                ["fit", "--epochs", str(plan.determinism_epochs), "--deterministic", str(int(deterministic))],
-                ctx.data_dir,
-                ctx.outputs("determinism"),
+        order = names if rep % 2 == 0 else names[::-1]
+        rounds.append({
+            name: measure.workload_in_image(
+                ["fit", "--epochs", str(plan.determinism_epochs), *sides[name]],
+                ctx.data_dir, ctx.outputs(outputs), cpus=cpus,
             )
-            epoch[deterministic] = median(result["seconds"][1:])
-        free.append(epoch[False])
-        costs.append(epoch[True] / epoch[False] - 1)
+            for name in order
+        })
+    return rounds
+
+
+def steady_epoch_s(result: dict) -> float:
+    return median(result["seconds"][1:])
+
+
+def images_per_s(result: dict) -> float:
+    return result["train_images"] / steady_epoch_s(result)
+
+
+def determinism_cost(ctx: Context) -> None:
+    say(f"deterministic vs non-deterministic epochs, {ctx.plan.determinism_reps} pair(s) ...")
+    rounds = paired_fits(
+        ctx, {"on": ["--deterministic", "1"], "off": ["--deterministic", "0"]}, "determinism"
+    )
+    free = [steady_epoch_s(pair["off"]) for pair in rounds]
     ctx.figures.append(
         Figure(
             "determinism_cost",
-            costs,
+            [steady_epoch_s(pair["on"]) / steady_epoch_s(pair["off"]) - 1 for pair in rounds],
             "",
             "<= 0.10",
             median(free),
@@ -429,33 +446,20 @@ def training_options(ctx: Context) -> None:
 
     The GPU figures these options are for cannot be measured here: there is no GPU.
     """
-    plan = ctx.plan
     options = {
         "xla_speedup_cpu": ("training.jit_compile=true", "XLA-compiled training step"),
         "mixed_bfloat16_speedup_cpu": ("training.precision=mixed_bfloat16", "mixed_bfloat16 policy"),
     }
     for key, (override, what) in options.items():
-        say(f"{what} vs the default step, {plan.determinism_reps} pair(s) ...")
-        speedups, default_rates = [], []
-        for rep in range(plan.determinism_reps):
-            rate = {}
-            for variant in (("default", "option") if rep % 2 == 0 else ("option", "default")):
-                extra = ["--set", override] if variant == "option" else []
-                result = measure.workload_in_image(
-                    ["fit", "--epochs", str(plan.determinism_epochs), *extra],
-                    ctx.data_dir,
-                    ctx.outputs("options"),
-                )
-                rate[variant] = result["train_images"] / median(result["seconds"][1:])
-            default_rates.append(rate["default"])
-            speedups.append(rate["option"] / rate["default"])
+        say(f"{what} vs the default step, {ctx.plan.determinism_reps} pair(s) ...")
+        rounds = paired_fits(ctx, {"default": [], "option": ["--set", override]}, "options")
         ctx.figures.append(
             Figure(
                 key,
-                speedups,
+                [images_per_s(pair["option"]) / images_per_s(pair["default"]) for pair in rounds],
                 "x",
                 None,
-                median(default_rates),
+                median([images_per_s(pair["default"]) for pair in rounds]),
                 "images/s, default float32 step",
                 f"images/s with {override} / without, default model, CPU image, epochs after the first",
             )
@@ -464,33 +468,23 @@ def training_options(ctx: Context) -> None:
 
 def quota_threads(ctx: Context) -> None:
     """Under `--cpus 1` on this 2-core host: TensorFlow's own pool sizes vs sized from the quota."""
-    plan = ctx.plan
     say(
         f"thread pools under --cpus {QUOTA_CPUS}: host-sized vs quota-sized, "
-        f"{plan.determinism_reps} pair(s) ..."
+        f"{ctx.plan.determinism_reps} pair(s) ..."
     )
-    speedups, host_rates = [], []
-    for rep in range(plan.determinism_reps):
-        order = ("host", "quota") if rep % 2 == 0 else ("quota", "host")
-        rate = {}
-        for sizing in order:
-            result = measure.workload_in_image(
-                ["fit", "--epochs", str(plan.determinism_epochs), "--threads", sizing],
-                ctx.data_dir,
-                ctx.outputs("threads"),
-                cpus=QUOTA_CPUS,
-            )
-            rate[sizing] = result["train_images"] / median(result["seconds"][1:])
+    rounds = paired_fits(
+        ctx, {"host": ["--threads", "host"], "quota": ["--threads", "quota"]}, "threads", cpus=QUOTA_CPUS
+    )
+    for pair in rounds:
+        for sizing, result in pair.items():
             ctx.notes.append(f"--cpus {QUOTA_CPUS}, {sizing} threads: {result['threads']}")
-        host_rates.append(rate["host"])
-        speedups.append(rate["quota"] / rate["host"])
     ctx.figures.append(
         Figure(
             "quota_threads_speedup",
-            speedups,
+            [images_per_s(pair["quota"]) / images_per_s(pair["host"]) for pair in rounds],
             "x",
             ">= 1.0",
-            median(host_rates),
+            median([images_per_s(pair["host"]) for pair in rounds]),
             f"images/s, --cpus {QUOTA_CPUS}, TF default pools",
             f"images/s with pools sized from the cgroup quota (app/train/threads.py) / TensorFlow's "
             f"default (host cores), container limited to --cpus {QUOTA_CPUS}",

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +42,11 @@ def copy_repo(destination: Path) -> Path:
     ignore = shutil.ignore_patterns("data", "outputs", "__pycache__", ".pytest_cache", "artifacts")
     shutil.copytree(REPO_ROOT, destination, ignore=ignore, symlinks=True)
     return destination
+
+
+def assert_gone_within(engine, container_id: str, seconds: float) -> None:
+    """The container is removed within `seconds` from now (call it right after the signal)."""
+    signalled = time.monotonic()
+    while engine.containers.list(all=True, filters={"id": container_id}):
+        assert time.monotonic() - signalled < seconds, "container still there"
+        time.sleep(0.2)

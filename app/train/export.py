@@ -15,7 +15,7 @@ DATASET_NAME = "digits"
 BUNDLED = Path(sys.prefix) / "share" / "trainbox" / "digits.npz"  # written by the Dockerfile
 
 
-def export_digits(data_dir: Path, bundled: Path = BUNDLED) -> tuple[Path, bool]:
+def export_digits(data_dir: Path) -> tuple[Path, bool]:
     """Write DIR/digits/{train,test}/<class>/<n>.png; returns (path, written). No-op if present."""
     import numpy as np
     from PIL import Image
@@ -23,9 +23,9 @@ def export_digits(data_dir: Path, bundled: Path = BUNDLED) -> tuple[Path, bool]:
     target = data_dir / DATASET_NAME
     if target.exists():
         return target, False
-    if not bundled.is_file():
-        raise FileNotFoundError(f"{bundled} is missing: write the dataset inside the image (invoke data)")
-    with np.load(bundled) as digits:
+    if not BUNDLED.is_file():
+        raise FileNotFoundError(f"{BUNDLED} is missing: write the dataset inside the image (invoke data)")
+    with np.load(BUNDLED) as digits:
         images, labels = digits["images"], digits["labels"]
         splits = {"train": digits["train"], "test": digits["test"]}
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, assert_one_line_error, invoke
+from tests.helpers import REPO_ROOT, assert_gone_within, assert_one_line_error, invoke
 
 pytestmark = pytest.mark.docker
 
@@ -376,10 +376,7 @@ def test_signal_stops_the_hardened_container_and_marks_the_run_interrupted(signu
         run_dir, container = wait_until_training(engine, tmp_path, process)
         assert_hardened(container, tmp_path)
         process.send_signal(signum)
-        signalled = time.monotonic()
-        while engine.containers.list(all=True, filters={"id": container.id}):
-            assert time.monotonic() - signalled < STOP_TIMEOUT_S + 2, "container still there"
-            time.sleep(0.2)
+        assert_gone_within(engine, container.id, STOP_TIMEOUT_S + 2)
         output, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:

@@ -75,7 +75,7 @@ def test_image_is_slim(engine, cpu_image):
     script = "; ".join(f"[ -e {path} ] && echo present: {path}" for path in leftovers) + "; true"
     output = engine.containers.run("trainbox:cpu", ["sh", "-c", script], user="0", remove=True).decode()
     assert output == ""
-    # What replaced them: the split digits, and libraries without debug symbols.
+    # What replaced scikit-learn: the digits, split at build time.
     check = ("import numpy; d = numpy.load('/opt/venv/share/trainbox/digits.npz'); "
              "print(len(d['train']), len(d['test']), d['images'].shape)")
     output = engine.containers.run("trainbox:cpu", ["python", "-c", check], remove=True).decode()

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import socket
-import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from app.launch import containers
 from app.launch.engine import client
 from app.launch.services import NOTEBOOK_DIR_IN_CONTAINER
 from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
-from tests.helpers import assert_one_line_error, invoke
+from tests.helpers import assert_gone_within, assert_one_line_error, invoke
 
 pytestmark = pytest.mark.docker
 
@@ -278,10 +277,7 @@ def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
                      "--output-dir", str(output_dir)], URL_PATTERN)
     container = server.container("notebook")
     server.process.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
-    while client().containers.list(all=True, filters={"id": container.id}):
-        assert time.monotonic() - signalled < containers.STOP_TIMEOUT_S + 2, "container still there"
-        time.sleep(0.2)
+    assert_gone_within(client(), container.id, containers.STOP_TIMEOUT_S + 2)
     status = server.process.wait(timeout=30)
     assert status != 0, server.output[-2000:]
     assert "Traceback" not in server.output
