@@ -11,11 +11,23 @@ import re
 import secrets
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
-STATUSES = ("running", "completed", "failed", "interrupted")
+
+
+class Status(StrEnum):
+    """A run's `status` in its manifest (a str: it compares and serialises as its value)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+STATUSES = tuple(Status)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+from app import settings
 from app.launch import containers
 from app.launch.provenance import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
-IMAGE = "trainbox:cpu"
+IMAGE = settings.image_tag()
 CONFIG_IN_IMAGE = "/opt/trainbox/configs/default.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 RUN_DIRECTORY = re.compile(r"^run directory: (\S+)", re.MULTILINE)

@@ -26,11 +26,12 @@ from pathlib import Path
 import docker.errors
 
 import docker
+from app import settings
 from bench import measure
 
 RESULTS = measure.BENCH_DIR / "results.json"
 REBUILD_TAG = "trainbox:bench-rebuild"
-GPU_IMAGE = "trainbox:gpu"
+GPU_IMAGE = settings.image_tag(gpu=True)
 BASE_IMAGE = "trainbox-base:bookworm"
 QUOTA_CPUS = 1.0
 OFFICIAL_SIZES = "tensorflow/tensorflow (published): CPU 1760-2070 MB, GPU ~6500 MB"

@@ -14,20 +14,21 @@ from pathlib import Path
 import docker.errors
 import docker.utils
 
+from app import settings
 from app.launch import base, certs
 from app.launch.engine import client
 from app.launch.errors import TrainboxError, docker_errors
 from app.launch.provenance import REPO_ROOT, code_sha256, file_sha256, git_state
 
-VARIANTS = ("cpu", "gpu")
-PROJECT_LABEL = "trainbox.project"
+VARIANTS = settings.VARIANTS
+PROJECT_LABEL = settings.PROJECT_LABEL
 SOURCE_URL = "https://github.com/trainbox/trainbox"
 CA_IN_CONTEXT = "docker/build-ca.crt"
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY")
 
 
 def default_tag(gpu: bool) -> str:
-    return "trainbox:gpu" if gpu else "trainbox:cpu"
+    return settings.image_tag(gpu)
 
 
 def lock_file(variant: str, root: Path = REPO_ROOT) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import docker
+from app import settings
 from tests.helpers import invoke
 
 PROJECT_FILTER = {"label": "trainbox.project=trainbox"}
@@ -20,7 +21,7 @@ def cpu_image(engine):
     """trainbox:cpu, built through `invoke build` exactly as a user builds it."""
     result = invoke("build")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    return engine.images.get("trainbox:cpu")
+    return engine.images.get(settings.image_tag())
 
 
 def project_leftovers(engine) -> list[str]:

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from app import settings
 from app.launch.clean import clean
 from tests.helpers import invoke
 
@@ -22,7 +23,7 @@ def test_doctor_reports_one_line_per_check_and_passes_here(cpu_image):
     text = result.stdout
     assert "OK   docker daemon: reachable, Docker Engine" in text
     assert "GiB free in" in text
-    assert "image trainbox:cpu:" in text and "revision" in text
+    assert f"image {settings.image_tag()}:" in text and "revision" in text
     assert "base image trainbox-base:bookworm: present, made by debootstrap" in text
     assert "CA bundle for builds" in text and "proxy" in text
     assert "NVIDIA runtime: not registered" in text and "GPUs: none visible" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app import settings
 from tests.helpers import assert_one_line_error, invoke
 
 pytestmark = [pytest.mark.docker, pytest.mark.gpu, pytest.mark.slow]
@@ -13,16 +14,16 @@ pytestmark = [pytest.mark.docker, pytest.mark.gpu, pytest.mark.slow]
 def gpu_image(engine):
     result = invoke("build", "--gpu", timeout=3600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    yield engine.images.get("trainbox:gpu")
+    yield engine.images.get(settings.image_tag(gpu=True))
     # ~6 GB: CI machines are shared, so it goes as soon as these tests are done. No prune
     # of dangling images here: the CPU image's builder stage is dangling too, and later
     # tests rely on its cache (.ci/run prunes at the very end).
-    engine.images.remove("trainbox:gpu", force=True)
+    engine.images.remove(settings.image_tag(gpu=True), force=True)
 
 
 def test_gpu_image_holds_a_cuda_build_of_tensorflow(engine, gpu_image):
     output = engine.containers.run(
-        "trainbox:gpu",
+        settings.image_tag(gpu=True),
         ["python", "-c", "import os, app, tensorflow as tf; i = tf.sysconfig.get_build_info(); "
                          "print(os.getuid(), i['is_cuda_build'], i.get('cuda_version'))"],
         remove=True,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import docker
+from app import settings
 from app.launch.certs import find_ca_bundle
 from app.launch.images import CA_IN_CONTEXT, build_context
 from tests.helpers import REPO_ROOT, assert_one_line_error, copy_repo, invoke
@@ -41,7 +42,7 @@ def test_cpu_image_labels(cpu_image):
 
 def test_imports_app_and_tensorflow_as_non_root(engine, cpu_image):
     output = engine.containers.run(
-        "trainbox:cpu",
+        settings.image_tag(),
         [
             "python",
             "-c",
@@ -73,12 +74,12 @@ def test_image_is_slim(engine, cpu_image):
         "/opt/venv/lib/python3.11/site-packages/numpy/_core/tests",
     ]
     script = "; ".join(f"[ -e {path} ] && echo present: {path}" for path in leftovers) + "; true"
-    output = engine.containers.run("trainbox:cpu", ["sh", "-c", script], user="0", remove=True).decode()
+    output = engine.containers.run(settings.image_tag(), ["sh", "-c", script], user="0", remove=True).decode()
     assert output == ""
     # What replaced scikit-learn: the digits, split at build time.
     check = ("import numpy; d = numpy.load('/opt/venv/share/trainbox/digits.npz'); "
              "print(len(d['train']), len(d['test']), d['images'].shape)")
-    output = engine.containers.run("trainbox:cpu", ["python", "-c", check], remove=True).decode()
+    output = engine.containers.run(settings.image_tag(), ["python", "-c", check], remove=True).decode()
     assert output.split() == ["1437", "360", "(1797,", "8,", "8)"]
 
 
@@ -110,7 +111,7 @@ def test_build_ca_is_absent_from_the_image(engine, cpu_image):
         *(pem_bodies(path.read_text()) for path in Path("/usr/share/ca-certificates").rglob("*.crt"))
     )
     private = pem_bodies(bundle_bytes.decode("latin-1")) - public
-    container = engine.containers.create("trainbox:cpu", ["true"])
+    container = engine.containers.create(settings.image_tag(), ["true"])
     try:
         image_pems: set[str] = set()
         found_paths: list[str] = []

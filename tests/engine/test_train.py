@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app import settings
 from tests.helpers import REPO_ROOT, invoke
 
 pytestmark = pytest.mark.docker
@@ -119,8 +120,8 @@ def test_set_overrides_land_in_config_yaml(engine, tmp_path, cpu_image, no_lefto
     assert record["config"] == resolved
     assert record["epochs_completed"] == 2
     # The image the run used (earlier tests may have rebuilt trainbox:cpu since the fixture).
-    assert record["image"]["id"] == engine.images.get("trainbox:cpu").id
-    assert record["image"]["tag"] == "trainbox:cpu"
+    assert record["image"]["id"] == engine.images.get(settings.image_tag()).id
+    assert record["image"]["tag"] == settings.image_tag()
 
 
 def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(engine, tmp_path, cpu_image,

@@ -1,0 +1,84 @@
+"""The host <-> container contract: every TRAINBOX_* variable a training container reads.
+
+The host builds a `LaunchFacts` and passes `to_environment()` to the container; the
+container reads `LaunchFacts.from_environment()`. Nothing else reads or writes these
+names. `ImageFacts` are baked into the image by the Dockerfile (ENV), not set per run.
+Pure: imported on both sides.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+LAUNCHER = "TRAINBOX_LAUNCHER"
+IMAGE_ID = "TRAINBOX_IMAGE_ID"
+IMAGE_TAG = "TRAINBOX_IMAGE_TAG"
+GIT_COMMIT = "TRAINBOX_GIT_COMMIT"
+GIT_DIRTY = "TRAINBOX_GIT_DIRTY"
+REPRODUCES = "TRAINBOX_REPRODUCES"
+# Set by the Dockerfile (ENV) from its build args.
+VARIANT = "TRAINBOX_VARIANT"
+LOCK_SHA256 = "TRAINBOX_LOCK_SHA256"
+# Set by the exported Slurm script.
+SLURM_PORT_BASE = "TRAINBOX_SLURM_PORT_BASE"
+
+INVOKE = "invoke"
+UNKNOWN = "unknown"
+
+
+def _read(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class LaunchFacts:
+    """What only the host knows about a run: the image it picked, the code it came from."""
+
+    image_id: str = UNKNOWN
+    image_tag: str = UNKNOWN
+    git_commit: str = UNKNOWN
+    git_dirty: bool | None = None
+    launched_by_invoke: bool = False  # then the host, not the container, reports the outcome
+    reproduces: str | None = None  # `invoke reproduce`: the run this one re-runs
+
+    def to_environment(self) -> dict[str, str]:
+        environment = {
+            IMAGE_ID: self.image_id,
+            IMAGE_TAG: self.image_tag,
+            GIT_COMMIT: self.git_commit,
+            GIT_DIRTY: {True: "true", False: "false", None: UNKNOWN}[self.git_dirty],
+        }
+        if self.launched_by_invoke:
+            environment[LAUNCHER] = INVOKE
+        if self.reproduces:
+            environment[REPRODUCES] = self.reproduces
+        return environment
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> LaunchFacts:
+        environ = os.environ if environ is None else environ
+        dirty = (_read(environ, GIT_DIRTY) or "").lower()
+        return cls(
+            image_id=_read(environ, IMAGE_ID) or UNKNOWN,
+            image_tag=_read(environ, IMAGE_TAG) or UNKNOWN,
+            git_commit=_read(environ, GIT_COMMIT) or UNKNOWN,
+            git_dirty={"true": True, "false": False}.get(dirty),
+            launched_by_invoke=_read(environ, LAUNCHER) == INVOKE,
+            reproduces=_read(environ, REPRODUCES),
+        )
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the image says about itself (Dockerfile ENV)."""
+
+    variant: str | None = None
+    lock_sha256: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> ImageFacts:
+        environ = os.environ if environ is None else environ
+        return cls(variant=_read(environ, VARIANT), lock_sha256=_read(environ, LOCK_SHA256))

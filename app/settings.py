@@ -1,0 +1,63 @@
+"""Names and defaults that the host and the container agree on, written once.
+
+Pure: no TensorFlow, no docker, no I/O. Imported by app/launch (host), app/train
+(container), tasks.py, tests and bench.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# --- images and labels ------------------------------------------------------------------
+# Several checkouts can share one engine without rebuilding each other's images:
+# TRAINBOX_IMAGE_REPOSITORY=trainbox-dev makes the tags trainbox-dev:cpu / trainbox-dev:gpu.
+IMAGE_REPOSITORY = os.environ.get("TRAINBOX_IMAGE_REPOSITORY", "").strip() or "trainbox"
+BASE_IMAGE = "trainbox-base:bookworm"
+VARIANTS = ("cpu", "gpu")
+
+PROJECT_LABEL = "trainbox.project"
+PROJECT_NAME = "trainbox"
+ROLE_LABEL = "trainbox.role"
+RUN_ID_LABEL = "trainbox.run_id"
+WORKER_LABEL = "trainbox.worker"
+CODE_LABEL = "trainbox.code_sha256"
+LOCK_LABEL = "trainbox.lock_sha256"
+VARIANT_LABEL = "trainbox.variant"
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+def image_tag(gpu: bool = False) -> str:
+    """The default tag of the CPU or GPU image: trainbox:cpu / trainbox:gpu."""
+    return f"{IMAGE_REPOSITORY}:{'gpu' if gpu else 'cpu'}"
+
+
+def project_labels(**extra: str) -> dict[str, str]:
+    """The labels every object the project creates carries (plus any extra ones)."""
+    return {PROJECT_LABEL: PROJECT_NAME, **extra}
+
+
+# --- folders on the host ----------------------------------------------------------------
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+DEFAULT_OUTPUT_DIR = REPO_ROOT / "outputs"
+DEFAULT_EXPORT_DIR = REPO_ROOT / "export"
+DEFAULT_NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+# --- mount points inside the container --------------------------------------------------
+DATA_MOUNT = "/data"
+OUTPUTS_MOUNT = "/outputs"
+CONFIG_MOUNT = "/trainbox/config.yaml"
+APP_ROOT_IN_IMAGE = "/opt/trainbox"
+NOTEBOOK_MOUNT = f"{APP_ROOT_IN_IMAGE}/notebooks"
+
+# --- ports ------------------------------------------------------------------------------
+NOTEBOOK_PORT = 8888
+TENSORBOARD_PORT = 6006
+WORKER_PORT = 2222  # MultiWorkerMirroredStrategy's gRPC port inside each worker container
+LOCALHOST = "127.0.0.1"
+
+# --- the bundled default dataset --------------------------------------------------------
+DEFAULT_DATASET = "digits"
