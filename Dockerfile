@@ -7,6 +7,9 @@
 ARG BASE_IMAGE=trainbox-base:bookworm
 
 FROM ${BASE_IMAGE} AS system
+# First, so every stage's image carries it: `invoke clean --images` finds the unnamed images
+# that builds leave behind (the builder stage, replaced builds) by this label alone.
+LABEL trainbox.project=trainbox
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 LC_ALL=C.UTF-8
 # Debian's archive is signed, so apt needs no CA; the python3 package alone keeps the
 # image far smaller than python3-pip would.
@@ -70,8 +73,7 @@ COPY configs /opt/trainbox/configs
 COPY notebooks /opt/trainbox/notebooks
 COPY tests /opt/trainbox/tests
 COPY app /opt/trainbox/app
-LABEL trainbox.project=trainbox \
-      org.opencontainers.image.title="trainbox (${VARIANT})" \
+LABEL org.opencontainers.image.title="trainbox (${VARIANT})" \
       org.opencontainers.image.revision=${REVISION} \
       org.opencontainers.image.created=${CREATED} \
       org.opencontainers.image.source=${SOURCE} \

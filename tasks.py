@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from invoke import Collection, Exit, task
 
-from app.launch.errors import TrainboxError
+from app import settings
+from app.launch.containers import DEFAULT_SHM_SIZE
+from app.launch.errors import TrainboxError, boundary
 
 
 def _run(action, *args, **kwargs):
-    """Call host-side logic; user mistakes end in one line and a non-zero exit."""
+    """Call host-side logic: the one error boundary. Mistakes end in one line and a non-zero exit."""
     try:
-        return action(*args, **kwargs)
+        with boundary():
+            return action(*args, **kwargs)
     except TrainboxError as error:
         raise Exit(f"trainbox: {error}", code=error.exit_code) from None
-
-
-def _count(value, option: str) -> int:
-    if not str(value).isdigit() or int(value) < 1:
-        raise Exit(f"trainbox: {option} {value}: give a whole number of 1 or more, e.g. {option} 2", code=2)
-    return int(value)
 
 
 def _exit_with(status: int) -> None:
@@ -26,78 +23,113 @@ def _exit_with(status: int) -> None:
         raise Exit(code=status)
 
 
-@task(help={
-    "gpu": "build trainbox:gpu (tensorflow[and-cuda]) instead of trainbox:cpu",
-    "tag": "tag the image differently from trainbox:cpu / trainbox:gpu",
-    "base_image": "base image (default trainbox-base:bookworm, made locally when missing)",
-    "ca_bundle": "extra CA bundle (PEM) for pip in the build; default: $TRAINBOX_CA_BUNDLE or pip's",
-    "no_cache": "rebuild every layer",
-})
+CPU_TAG, GPU_TAG = settings.image_tag(gpu=False), settings.image_tag(gpu=True)
+
+
+def _repo_path(path) -> str:
+    return str(path.relative_to(settings.REPO_ROOT)) + "/"
+
+
+DATA_DIR, OUTPUT_DIR = _repo_path(settings.DEFAULT_DATA_DIR), _repo_path(settings.DEFAULT_OUTPUT_DIR)
+NOTEBOOK_DIR, EXPORT_DIR = _repo_path(settings.DEFAULT_NOTEBOOK_DIR), _repo_path(settings.DEFAULT_EXPORT_DIR)
+
+
+@task(
+    help={
+        "gpu": f"build {GPU_TAG} (tensorflow[and-cuda]) instead of {CPU_TAG}",
+        "tag": f"tag the image differently from {CPU_TAG} / {GPU_TAG}",
+        "base_image": f"base image (default {settings.BASE_IMAGE}, made locally when missing)",
+        "ca_bundle": "extra CA bundle (PEM) for pip in the build; default: $TRAINBOX_CA_BUNDLE or pip's",
+        "no_cache": "rebuild every layer",
+    }
+)
 def build(c, gpu=False, tag=None, base_image=None, ca_bundle=None, no_cache=False):
     """Build the CPU (default) or GPU image, streaming progress."""
-    from app.launch.base import DEFAULT_BASE_IMAGE
     from app.launch.images import BuildRequest, build_image
 
     request = BuildRequest(
-        variant="gpu" if gpu else "cpu", tag=tag, base_image=base_image or DEFAULT_BASE_IMAGE,
-        ca_bundle=ca_bundle, no_cache=no_cache,
+        variant="gpu" if gpu else "cpu",
+        tag=tag,
+        base_image=base_image or settings.BASE_IMAGE,
+        ca_bundle=ca_bundle,
+        no_cache=no_cache,
     )
     _run(build_image, request)
 
 
-@task(help={"name": "tag of the base image to make (default trainbox-base:bookworm)"})
+@task(help={"name": f"tag of the base image to make (default {settings.BASE_IMAGE})"})
 def base(c, name=None):
     """Make the Debian base image locally (debootstrap + import) when no registry is reachable."""
-    from app.launch.base import DEFAULT_BASE_IMAGE, make_base_image
+    from app.launch.base import make_base_image
 
-    _run(make_base_image, name or DEFAULT_BASE_IMAGE)
+    _run(make_base_image, name or settings.BASE_IMAGE)
 
 
-@task(help={"data_dir": "where to write it (default: data/ in the repository)", "gpu": "use the GPU image"})
+@task(help={"data_dir": f"where to write it (default: {DATA_DIR})", "gpu": "use the GPU image"})
 def data(c, data_dir=None, gpu=False):
     """Write the bundled default dataset (handwritten digits as PNG folders) into the data directory."""
-    from app.launch.training import DEFAULT_DATA_DIR, prepare_data, resolve_dir
+    from app.launch.folders import resolve_dir
+    from app.launch.training import prepare_data
 
-    _run(prepare_data, resolve_dir(data_dir, DEFAULT_DATA_DIR), gpu=gpu)
+    _run(prepare_data, resolve_dir(data_dir, settings.DEFAULT_DATA_DIR), gpu=gpu)
 
 
 @task(
     iterable=["set_"],
     help={
-        "config": "experiment YAML (default: configs/default.yaml)",
+        "config": f"experiment YAML (default: {settings.DEFAULT_CONFIG.relative_to(settings.REPO_ROOT)})",
         "set_": "override one key, e.g. --set training.epochs=3 (repeatable)",
-        "gpu": "train in trainbox:gpu with all GPUs requested",
+        "gpu": f"train in {GPU_TAG} with all GPUs requested",
         "resume": "continue the interrupted run RUN_ID in its own directory",
-        "data_dir": "data directory, mounted read-only (default: data/)",
-        "output_dir": "where run directories go (default: outputs/)",
-        "image": "run another image tag than trainbox:cpu / trainbox:gpu",
+        "data_dir": f"data directory, mounted read-only (default: {DATA_DIR})",
+        "output_dir": f"where run directories go (default: {OUTPUT_DIR})",
+        "image": f"run another image tag than {CPU_TAG} / {GPU_TAG}",
         "cpus": "CPU limit for the container, e.g. 1.5",
         "memory": "memory limit for the container, e.g. 4g",
-        "shm_size": "shared memory size (default 1g)",
+        "shm_size": f"shared memory size (default {DEFAULT_SHM_SIZE})",
         "workers": "N > 1: N containers with MultiWorkerMirroredStrategy (global batch = batch x N)",
     },
 )
-def train(c, config=None, set_=None, gpu=False, resume=None, data_dir=None, output_dir=None,
-          image=None, cpus=None, memory=None, shm_size="1g", workers=None):
+def train(
+    c,
+    config=None,
+    set_=None,
+    gpu=False,
+    resume=None,
+    data_dir=None,
+    output_dir=None,
+    image=None,
+    cpus=None,
+    memory=None,
+    shm_size=None,
+    workers=None,
+):
     """Train in a container (building the image and writing the default data first if missing)."""
-    from app.launch.containers import Limits
+    from app.launch import options
     from app.launch.training import TrainRequest
     from app.launch.training import train as run_training
 
     request = TrainRequest(
-        config_file=config, overrides=tuple(set_ or ()), gpu=gpu, resume=resume,
-        data_dir=data_dir, output_dir=output_dir, image=image,
-        limits=Limits(cpus=float(cpus) if cpus else None, memory=memory, shm_size=shm_size),
-        workers=_count(workers, "--workers") if workers else None,
+        config_file=config,
+        overrides=tuple(set_ or ()),
+        gpu=gpu,
+        resume=resume,
+        data_dir=data_dir,
+        output_dir=output_dir,
+        image=image,
+        limits=_run(options.limits, cpus=cpus, memory=memory, shm_size=shm_size),
+        workers=None if workers is None else _run(options.parse_count, workers, "--workers"),
     )
     _exit_with(_run(run_training, request))
 
 
-@task(help={
-    "run_id": "the completed run to re-run (a folder name under the output directory)",
-    "output_dir": "where the run is and the re-run goes (default: outputs/)",
-    "data_dir": "data directory, mounted read-only (default: data/)",
-})
+@task(
+    help={
+        "run_id": "the completed run to re-run (a folder name under the output directory)",
+        "output_dir": f"where the run is and the re-run goes (default: {OUTPUT_DIR})",
+        "data_dir": f"data directory, mounted read-only (default: {DATA_DIR})",
+    }
+)
 def reproduce(c, run_id, output_dir=None, data_dir=None):
     """Re-run a recorded run in its image and code; exit 0 only when the results are identical."""
     from app.launch.reproduce import ReproduceRequest
@@ -107,9 +139,13 @@ def reproduce(c, run_id, output_dir=None, data_dir=None):
     _exit_with(_run(run_reproduce, request))
 
 
-@task(help={"pytest_args": "extra arguments for pytest, e.g. '-k config -x'",
-            "host_only": "skip the tests that run inside the image",
-            "image_only": "run only the tests inside the image"})
+@task(
+    help={
+        "pytest_args": "extra arguments for pytest, e.g. '-k config -x'",
+        "host_only": "skip the tests that run inside the image",
+        "image_only": "run only the tests inside the image",
+    }
+)
 def test(c, pytest_args="", host_only=False, image_only=False):
     """Run the whole test suite: host side (unit + real engine) and inside the CPU image."""
     import shlex
@@ -133,35 +169,58 @@ def lock(c):
     _run(lock_all)
 
 
-@task(help={
-    "port": "host port (default 8888, or the next free one; an explicit busy port is an error)",
-    "gpu": "use trainbox:gpu and request the GPUs",
-    "listen": "host address to publish on (default 127.0.0.1; anything else is reachable by others)",
-    "data_dir": "data directory, mounted read-only at /data (default data/)",
-    "output_dir": "output directory, mounted at /outputs (default outputs/)",
-    "notebook_dir": "folder Jupyter opens and saves into (default the repository's notebooks/)",
-})
-def notebook(c, port=None, gpu=False, listen="127.0.0.1", data_dir=None, output_dir=None, notebook_dir=None):
+LISTEN_HELP = f"host address to publish on (default {settings.LOCALHOST}; any other is reachable by others)"
+
+
+def _port_help(default: int) -> str:
+    return f"host port (default {default}, or the next free one; an explicit busy port is an error)"
+
+
+@task(
+    help={
+        "port": _port_help(settings.NOTEBOOK_PORT),
+        "gpu": f"use {GPU_TAG} and request the GPUs",
+        "listen": LISTEN_HELP,
+        "data_dir": f"data directory, mounted read-only at {settings.DATA_MOUNT} (default {DATA_DIR})",
+        "output_dir": f"output directory, mounted at {settings.OUTPUTS_MOUNT} (default {OUTPUT_DIR})",
+        "notebook_dir": f"folder Jupyter opens and saves into (default {NOTEBOOK_DIR})",
+    }
+)
+def notebook(
+    c, port=None, gpu=False, listen=settings.LOCALHOST, data_dir=None, output_dir=None, notebook_dir=None
+):
     """JupyterLab in the image on 127.0.0.1 with a fresh token; Ctrl-C stops and removes it."""
+    from app.launch import options
     from app.launch.services import ServiceRequest
     from app.launch.services import notebook as run_notebook
 
-    request = ServiceRequest(port=int(port) if port else None, gpu=gpu, listen=listen,
-                             data_dir=data_dir, output_dir=output_dir, notebook_dir=notebook_dir)
+    request = ServiceRequest(
+        port=None if port is None else _run(options.parse_port, port),
+        gpu=gpu,
+        listen=listen,
+        data_dir=data_dir,
+        output_dir=output_dir,
+        notebook_dir=notebook_dir,
+    )
     _exit_with(_run(run_notebook, request))
 
 
-@task(help={
-    "port": "host port (default 6006, or the next free one; an explicit busy port is an error)",
-    "listen": "host address to publish on (default 127.0.0.1; anything else is reachable by others)",
-    "output_dir": "output directory whose runs are shown (default outputs/)",
-})
-def tensorboard(c, port=None, listen="127.0.0.1", output_dir=None):
+@task(
+    help={
+        "port": _port_help(settings.TENSORBOARD_PORT),
+        "listen": LISTEN_HELP,
+        "output_dir": f"output directory whose runs are shown (default {OUTPUT_DIR})",
+    }
+)
+def tensorboard(c, port=None, listen=settings.LOCALHOST, output_dir=None):
     """TensorBoard over the output directory on 127.0.0.1; Ctrl-C stops and removes it."""
+    from app.launch import options
     from app.launch.services import ServiceRequest
     from app.launch.services import tensorboard as run_tensorboard
 
-    request = ServiceRequest(port=int(port) if port else None, listen=listen, output_dir=output_dir)
+    request = ServiceRequest(
+        port=None if port is None else _run(options.parse_port, port), listen=listen, output_dir=output_dir
+    )
     _exit_with(_run(run_tensorboard, request))
 
 
@@ -173,19 +232,27 @@ def doctor(c):
     _exit_with(_run(run_doctor))
 
 
-@task(help={"images": "also remove the trainbox:* images and dangling images (the base image is kept)"})
-def clean(c, images=False):
+@task(
+    help={
+        "images": f"also remove the {settings.IMAGE_REPOSITORY}:* images and the unnamed images of earlier "
+        "builds (found by the project label; the base image is kept)",
+        "base": f"also remove the base image {settings.BASE_IMAGE} (implies --images)",
+    }
+)
+def clean(c, images=False, base=False):
     """Remove the project's containers, networks and volumes (label trainbox.project=trainbox)."""
     from app.launch.clean import clean as run_clean
 
-    _run(run_clean, images=images)
+    _run(run_clean, images=images, base=base)
 
 
-@task(help={
-    "gpu": "export trainbox:gpu instead of trainbox:cpu",
-    "output_dir": "where the tarball, .def and .sbatch go (default: export/ in the repository)",
-    "image": "export another tag than trainbox:cpu / trainbox:gpu",
-})
+@task(
+    help={
+        "gpu": f"export {GPU_TAG} instead of {CPU_TAG}",
+        "output_dir": f"where the tarball, .def and .sbatch go (default: {EXPORT_DIR})",
+        "image": f"export another tag than {CPU_TAG} / {GPU_TAG}",
+    }
+)
 def export(c, gpu=False, output_dir=None, image=None):
     """Write the image as a docker-archive tarball, an Apptainer .def and a Slurm batch script."""
     from app.launch.export import ExportRequest
@@ -194,9 +261,13 @@ def export(c, gpu=False, output_dir=None, image=None):
     _run(run_export, ExportRequest(gpu=gpu, output_dir=output_dir, image=image))
 
 
-@task(help={"quick": "fewer repetitions and no GPU image build (what CI runs, a few minutes)",
-            "results": "where to write the JSON results (default bench/results.json)",
-            "gpu_build": "build trainbox:gpu when absent to measure its size (full mode; default on)"})
+@task(
+    help={
+        "quick": "fewer repetitions and no GPU image build (what CI runs, a few minutes)",
+        "results": "where to write the JSON results (default bench/results.json)",
+        "gpu_build": "build trainbox:gpu when absent to measure its size (full mode; default on)",
+    }
+)
 def bench(c, quick=False, results=None, gpu_build=True):
     """Benchmark suite (bench/): ratios vs baselines measured in the same run; writes bench/results.json."""
     from pathlib import Path

@@ -26,6 +26,7 @@ WORKER_LABEL = "trainbox.worker"
 CODE_LABEL = "trainbox.code_sha256"
 LOCK_LABEL = "trainbox.lock_sha256"
 VARIANT_LABEL = "trainbox.variant"
+GIT_DIRTY_LABEL = "trainbox.git_dirty"
 REVISION_LABEL = "org.opencontainers.image.revision"
 
 

@@ -1,77 +1,91 @@
-"""`invoke clean`: remove exactly what the project made, found by its label, and say what went."""
+"""`invoke clean`: remove exactly what the project made, and say what went.
+
+What is the project's: containers, networks and volumes carrying the project label;
+images named `<repository>:*` (trainbox:cpu, trainbox:gpu, ...) and, with `base`, the base
+image; unnamed (dangling) images carrying the project label — every stage of the
+Dockerfile carries it, so old builds and build stages are found by it. Nothing is
+pruned engine-wide: another project's dangling images are not ours to delete.
+"""
 
 from __future__ import annotations
 
 import docker.errors
 
-from app.launch.engine import client
-from app.launch.errors import docker_errors
-from app.launch.images import PROJECT_LABEL
+from app import settings
+from app.launch.engine import client, label_filter
 
-PROJECT_IMAGE_REPOSITORY = "trainbox"
-
-
-def project_filter(extra_labels: dict[str, str] | None = None) -> dict:
-    """The label filter for the project's objects (extra labels narrow it, e.g. for tests)."""
-    labels = {PROJECT_LABEL: "trainbox", **(extra_labels or {})}
-    return {"label": [f"{key}={value}" for key, value in labels.items()]}
+IN_USE = 409  # the engine refuses to remove an image a container still uses
 
 
-def _gone(action) -> bool:
-    """Run a removal; something already removed by someone else counts as gone."""
+def _narrowed(filters: dict, extra_labels: dict[str, str] | None) -> dict:
+    """Names alone select images; extra labels (a test's marker) narrow that to the marked ones."""
+    return {**filters, **label_filter(**extra_labels)} if extra_labels else filters
+
+
+def _remove(action) -> str | None:
+    """Run a removal; None when done (or already done by someone else), else why it was kept."""
     try:
         action()
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as error:
+        if error.status_code == IN_USE:
+            return "in use by a container"
         if "already in progress" not in str(error):
             raise
-    return True
+    return None
 
 
-def clean(images: bool = False, extra_labels: dict[str, str] | None = None, echo=print) -> list[str]:
-    """Remove the project's containers (running ones too), then networks and volumes.
+def _remove_named(engine, reference: str, extra_labels, echo) -> list[str]:
+    removed = []
+    prefix = reference.split(":")[0] + ":"
+    for image in engine.images.list(filters=_narrowed({"reference": reference}, extra_labels)):
+        for tag in [tag for tag in image.tags if tag.startswith(prefix)]:
+            kept = _remove(lambda tag=tag: engine.images.remove(tag))
+            if kept:
+                echo(f"kept image {tag}: {kept}")
+            else:
+                removed.append(f"image {tag}")
+    return removed
 
-    With images: also the trainbox:* images and the engine's dangling images (old builds
-    and build stages are untagged, and not all of them carry the project label). The
-    base image is kept: making it again needs root and the Debian archive.
+
+def _remove_dangling(engine, extra_labels, echo) -> list[str]:
+    """Unnamed images of the project's earlier builds, found by the project label."""
+    found = engine.images.list(filters={"dangling": True, **label_filter(**(extra_labels or {}))})
+    gone = [image for image in found if not _remove(lambda image=image: engine.images.remove(image.id))]
+    if len(gone) < len(found):
+        echo(f"kept {len(found) - len(gone)} unnamed image(s) in use by a container")
+    return [f"unnamed image {image.short_id.removeprefix('sha256:')} (an earlier build)" for image in gone]
+
+
+def clean(
+    images: bool = False, base: bool = False, extra_labels: dict[str, str] | None = None, echo=print
+) -> list[str]:
+    """Remove the project's containers (running ones too), networks and volumes; with
+    `images` also its images except the base, with `base` the base image too.
+
+    The base image is kept unless asked for: making it again needs root and the Debian archive.
     """
-    selector = project_filter(extra_labels)
-    removed: list[str] = []
-    with docker_errors():
-        engine = client()
-        for container in engine.containers.list(all=True, filters=selector):
-            _gone(lambda c=container: c.remove(force=True))
-            removed.append(f"container {container.name}")
-        for network in engine.networks.list(filters=selector):
-            _gone(network.remove)
-            removed.append(f"network {network.name}")
-        for volume in engine.volumes.list(filters=selector):
-            _gone(lambda v=volume: v.remove(force=True))
-            removed.append(f"volume {volume.name}")
-        if images:
-            removed += _remove_images(engine, selector, extra_labels)
+    selector = label_filter(**(extra_labels or {}))
+    engine = client()
+    removed = []
+    for container in engine.containers.list(all=True, filters=selector):
+        _remove(lambda container=container: container.remove(force=True))
+        removed.append(f"container {container.name}")
+    for network in engine.networks.list(filters=selector):
+        _remove(network.remove)
+        removed.append(f"network {network.name}")
+    for volume in engine.volumes.list(filters=selector):
+        _remove(lambda volume=volume: volume.remove(force=True))
+        removed.append(f"volume {volume.name}")
+    if images or base:
+        removed += _remove_named(engine, f"{settings.IMAGE_REPOSITORY}:*", extra_labels, echo)
+    if base:
+        removed += _remove_named(engine, settings.BASE_IMAGE, extra_labels, echo)
+    if images or base:
+        removed += _remove_dangling(engine, extra_labels, echo)
     for item in removed:
         echo(f"removed {item}")
     if not removed:
         echo("nothing to remove")
-    return removed
-
-
-def _remove_images(engine, selector: dict, extra_labels: dict[str, str] | None) -> list[str]:
-    removed = []
-    filters = {"reference": f"{PROJECT_IMAGE_REPOSITORY}:*"}
-    if extra_labels:
-        filters["label"] = selector["label"]
-    for image in engine.images.list(filters=filters):
-        for tag in image.tags:
-            if tag.startswith(f"{PROJECT_IMAGE_REPOSITORY}:"):
-                _gone(lambda t=tag: engine.images.remove(t, noprune=False))
-                removed.append(f"image {tag}")
-    prune_filters = {"dangling": True, **({"label": selector["label"]} if extra_labels else {})}
-    pruned = engine.images.prune(filters=prune_filters)
-    count = len(pruned.get("ImagesDeleted") or [])
-    if count:
-        reclaimed = (pruned.get("SpaceReclaimed") or 0) / 2**30
-        removed.append(f"{count} dangling image layer(s), {reclaimed:.1f} GiB reclaimed")
     return removed

@@ -1,33 +1,39 @@
-"""Running one project container in the foreground: hardened, labelled, logs followed,
-always stopped and removed at the end (repo2docker's wait_for_container pattern)."""
+"""One project container: hardened, labelled, run in the foreground with its logs followed,
+always stopped and removed at the end (repo2docker's wait_for_container pattern).
+
+The public pieces here (`start`, `exit_status`, `stop`, `remove_quietly`, `interruptible`)
+are also what the group runner in app/launch/group.py is built from.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import docker.errors
 import docker.types
 
+from app import settings
 from app.launch.engine import client
-from app.launch.errors import TrainboxError, describe_docker_error, docker_errors
-from app.launch.images import PROJECT_LABEL
+from app.launch.errors import TrainboxError
 
 STOP_TIMEOUT_S = 10
 EXIT_INTERRUPTED = 130
 EXIT_OOM = 137
+DEFAULT_SHM_SIZE = "1g"
+EXITED = ("exited", "dead")
 
 
 @dataclass(frozen=True)
 class Limits:
     cpus: float | None = None
     memory: str | None = None
-    shm_size: str = "1g"
+    shm_size: str = DEFAULT_SHM_SIZE
     pids: int = 4096
 
 
@@ -43,6 +49,7 @@ class ContainerSpec:
     gpu: bool = False
     limits: Limits = Limits()
     name: str | None = None
+    network: str | None = None  # a user-defined network; the container's name is its host name there
 
 
 def invoking_user() -> str:
@@ -66,7 +73,7 @@ def run_kwargs(spec: ContainerSpec) -> dict:
         "init": True,  # docker-init as PID 1 forwards SIGTERM/SIGINT to Python
         "security_opt": ["no-new-privileges"],
         "cap_drop": ["ALL"],
-        "labels": {PROJECT_LABEL: "trainbox", "trainbox.role": spec.role, **spec.labels},
+        "labels": settings.project_labels(**{settings.ROLE_LABEL: spec.role}, **spec.labels),
         "mounts": spec.mounts,
         "environment": spec.environment,
         "shm_size": spec.limits.shm_size,
@@ -79,19 +86,24 @@ def run_kwargs(spec: ContainerSpec) -> dict:
         kwargs["memswap_limit"] = spec.limits.memory  # no swap: over the limit is a clear OOM
     if spec.ports:
         kwargs["ports"] = spec.ports
+    if spec.network:
+        kwargs["network"] = spec.network
+        kwargs["hostname"] = name
     if spec.gpu:
         kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
     return kwargs
 
 
-class _Terminated(Exception):
-    """SIGTERM to invoke: handled like Ctrl-C so the container is stopped and removed."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to invoke, raised like Ctrl-C so the same code stops and removes the container."""
 
 
-@contextmanager
-def _sigterm_as_exception() -> Iterator[None]:
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does."""
+
     def handler(signum, frame):
-        raise _Terminated
+        raise Terminated
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
@@ -104,17 +116,31 @@ def start(spec: ContainerSpec):
     """Create, then start; a container that cannot start (no GPU runtime, busy port) is removed."""
     kwargs = run_kwargs(spec)
     del kwargs["detach"]
-    with docker_errors():
-        container = client().containers.create(**kwargs)
-        try:
-            container.start()
-        except BaseException:
-            remove_quietly(container)
-            raise
-        return container
+    container = client().containers.create(**kwargs)
+    try:
+        container.start()
+    except BaseException:
+        remove_quietly(container)
+        raise
+    return container
+
+
+def exit_status(container) -> int | None:
+    """The exit status once the container has exited, else None."""
+    container.reload()
+    if container.status in EXITED:
+        return container.attrs["State"]["ExitCode"]
+    return None
+
+
+def stop(container) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT_S; a container already gone is stopped."""
+    with contextlib.suppress(docker.errors.NotFound):
+        container.stop(timeout=STOP_TIMEOUT_S)
 
 
 def remove_quietly(container) -> None:
+    """Remove, running or not; one already removed (by us or someone else) counts as removed."""
     try:
         container.remove(force=True)
     except docker.errors.NotFound:
@@ -124,34 +150,35 @@ def remove_quietly(container) -> None:
             raise
 
 
+def follow_logs(container) -> None:
+    """Copy the container's output to ours as it comes."""
+    for chunk in container.logs(stream=True, follow=True):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+
+
 def run_foreground(spec: ContainerSpec, echo=print) -> int:
     """Start the container, stream its output, return its exit status.
 
     Ctrl-C or SIGTERM stops it (SIGTERM, then SIGKILL after STOP_TIMEOUT_S) so the
     program inside can record that it was interrupted; it is removed in every case.
     """
-    with _sigterm_as_exception():
+    with interruptible():
         container = start(spec)
-        interrupted = False
         try:
             try:
-                for chunk in container.logs(stream=True, follow=True):
-                    sys.stdout.buffer.write(chunk)
-                    sys.stdout.flush()
+                follow_logs(container)
                 status = container.wait()["StatusCode"]
-            except (KeyboardInterrupt, _Terminated):
-                interrupted = True
+            except KeyboardInterrupt:
                 echo(f"\nstopping {container.name} (up to {STOP_TIMEOUT_S} s) ...")
-                container.stop(timeout=STOP_TIMEOUT_S)
-                status = container.wait()["StatusCode"]
+                stop(container)
+                container.wait()
+                return EXIT_INTERRUPTED
             if status == EXIT_OOM:
                 _explain_oom(container, spec)
-        except docker.errors.DockerException as error:
-            raise TrainboxError(describe_docker_error(error)) from None
+            return status
         finally:
-            with docker_errors():
-                remove_quietly(container)
-    return EXIT_INTERRUPTED if interrupted else status
+            remove_quietly(container)
 
 
 def _explain_oom(container, spec: ContainerSpec) -> None:

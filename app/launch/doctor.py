@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
-import requests.exceptions
 
+from app import settings
 from app.launch import base, certs, images
-from app.launch.errors import TrainboxError, describe_docker_error
+from app.launch.errors import ENGINE_ERRORS, TrainboxError, translate
 from app.launch.provenance import code_sha256
 
 OK, NOTE, WARN, FAIL = "OK", "NOTE", "WARN", "FAIL"
@@ -44,14 +44,18 @@ def connect():
         engine.ping()
         return engine, None
     except Exception as error:  # every failure here means "no engine"
-        return None, Check(FAIL, "docker daemon", describe_docker_error(error))
+        return None, Check(FAIL, "docker daemon", str(translate(error)))
 
 
 def check_daemon(engine) -> Check:
     version = engine.version()
     platform = f"{version.get('Os', '?')}/{version.get('Arch', '?')}"
-    return Check(OK, "docker daemon", f"reachable, Docker Engine {version.get('Version', '?')} "
-                 f"(API {version.get('ApiVersion', '?')}, {platform})")
+    return Check(
+        OK,
+        "docker daemon",
+        f"reachable, Docker Engine {version.get('Version', '?')} "
+        f"(API {version.get('ApiVersion', '?')}, {platform})",
+    )
 
 
 def check_disk(info: dict) -> Check:
@@ -59,15 +63,27 @@ def check_disk(info: dict) -> Check:
     try:
         free = shutil.disk_usage(root).free
     except OSError:
-        return Check(NOTE, "disk", f"cannot measure free space in the engine's data root {root} from here "
-                     "(remote or virtualised engine): check it with `docker system df`")
+        return Check(
+            NOTE,
+            "disk",
+            f"cannot measure free space in the engine's data root {root} from here "
+            "(remote or virtualised engine): check it with `docker system df`",
+        )
     gib = free / 2**30
     if free < TOO_LITTLE_DISK_BYTES:
-        return Check(FAIL, "disk", f"only {gib:.1f} GiB free in {root}: images will not fit; "
-                     "run `invoke clean --images` and `docker system prune`")
+        return Check(
+            FAIL,
+            "disk",
+            f"only {gib:.1f} GiB free in {root}: images will not fit; "
+            "run `invoke clean --images` and `docker system prune`",
+        )
     if free < LOW_DISK_BYTES:
-        return Check(WARN, "disk", f"{gib:.1f} GiB free in {root} (below 10 GiB; the GPU image needs ~7): "
-                     "free space with `invoke clean --images` or `docker system prune`")
+        return Check(
+            WARN,
+            "disk",
+            f"{gib:.1f} GiB free in {root} (below 10 GiB; the GPU image needs ~7): "
+            "free space with `invoke clean --images` or `docker system prune`",
+        )
     return Check(OK, "disk", f"{gib:.1f} GiB free in {root}")
 
 
@@ -79,24 +95,28 @@ def _image(engine, tag: str):
 
 
 def check_image(engine, gpu: bool, current_code: str) -> Check:
-    tag = images.default_tag(gpu)
+    tag = settings.image_tag(gpu)
     image = _image(engine, tag)
     if image is None:
         build = "invoke build --gpu" if gpu else "invoke build (or let `invoke train` build it)"
         return Check(NOTE if gpu else WARN, f"image {tag}", f"not built yet: {build}")
     labels = image.labels or {}
-    revision = labels.get("org.opencontainers.image.revision", "unknown")[:12]
+    revision = labels.get(settings.REVISION_LABEL, "unknown")[:12]
     created = labels.get("org.opencontainers.image.created", image.attrs.get("Created", "?"))
     facts = f"{image.short_id.removeprefix('sha256:')}, revision {revision}, created {created}"
-    if labels.get("trainbox.code_sha256") != current_code:
-        return Check(WARN, f"image {tag}", f"{facts}; stale: older than the code in app/, configs/ or tests/ "
-                     f"(`invoke build{' --gpu' if gpu else ''}`; `invoke train` rebuilds it from cache)")
+    if labels.get(settings.CODE_LABEL) != current_code:
+        return Check(
+            WARN,
+            f"image {tag}",
+            f"{facts}; stale: {images.stale_reason()} "
+            f"(`invoke build{' --gpu' if gpu else ''}`; `invoke train` rebuilds it from cache)",
+        )
     return Check(OK, f"image {tag}", f"{facts}; up to date with the code")
 
 
 def check_base_image(engine, cpu_image_ready: bool) -> Check:
     """Where the base comes from; missing only matters when the CPU image must be (re)built."""
-    name = base.DEFAULT_BASE_IMAGE
+    name = settings.BASE_IMAGE
     image = _image(engine, name)
     if image is not None:
         labels = image.labels or {}
@@ -110,8 +130,11 @@ def check_base_image(engine, cpu_image_ready: bool) -> Check:
     except TrainboxError as error:
         status = NOTE if cpu_image_ready else FAIL
         return Check(status, f"base image {name}", f"not present, and {error}")
-    return Check(OK, f"base image {name}",
-                 "not present; debootstrap is installed and you are root: the first build makes it")
+    return Check(
+        OK,
+        f"base image {name}",
+        "not present; debootstrap is installed and you are root: the first build makes it",
+    )
 
 
 def _mask_credentials(value: str) -> str:
@@ -125,8 +148,11 @@ def check_ca_bundle() -> Check:
     except (TrainboxError, OSError) as error:
         return Check(FAIL, "CA bundle for builds", f"{error}: fix or unset ${certs.CA_ENV_VAR}")
     if path is None:
-        return Check(OK, "CA bundle for builds", f"none (pip's default trust; set ${certs.CA_ENV_VAR} "
-                     "behind a TLS-intercepting proxy)")
+        return Check(
+            OK,
+            "CA bundle for builds",
+            f"none (pip's default trust; set ${certs.CA_ENV_VAR} behind a TLS-intercepting proxy)",
+        )
     how = f"${certs.CA_ENV_VAR}" if os.environ.get(certs.CA_ENV_VAR) else "from the host's pip configuration"
     return Check(OK, "CA bundle for builds", f"{path} ({how}; used in the build stage only)")
 
@@ -146,8 +172,9 @@ def check_proxies() -> Check:
 def visible_gpus() -> list[str]:
     if shutil.which("nvidia-smi"):
         try:
-            listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20,
-                                     check=False).stdout
+            listing = subprocess.run(
+                ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=False
+            ).stdout
         except (OSError, subprocess.TimeoutExpired):
             listing = ""
         return [line for line in listing.splitlines() if line.startswith("GPU ")]
@@ -159,8 +186,12 @@ def check_gpu(info: dict) -> Iterable[Check]:
     if "nvidia" in runtimes:
         yield Check(OK, "NVIDIA runtime", "registered with the engine (--gpu can request GPUs)")
     else:
-        yield Check(NOTE, "NVIDIA runtime", "not registered (fine for CPU training; for --gpu install the "
-                    "NVIDIA Container Toolkit and run `nvidia-ctk runtime configure`)")
+        yield Check(
+            NOTE,
+            "NVIDIA runtime",
+            "not registered (fine for CPU training; for --gpu install the "
+            "NVIDIA Container Toolkit and run `nvidia-ctk runtime configure`)",
+        )
     gpus = visible_gpus()
     if gpus:
         yield Check(OK, "GPUs", f"{len(gpus)} visible on this host: {'; '.join(gpus)}")
@@ -182,8 +213,8 @@ def run_checks() -> list[Check]:
             cpu = check_image(engine, gpu=False, current_code=current)
             checks += [cpu, check_image(engine, gpu=True, current_code=current)]
             checks.append(check_base_image(engine, cpu_image_ready=cpu.status == OK))
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-            checks.append(Check(FAIL, "docker daemon", describe_docker_error(error)))
+        except ENGINE_ERRORS as error:
+            checks.append(Check(FAIL, "docker daemon", str(translate(error))))
             info = {}
         finally:
             engine.close()

@@ -5,15 +5,23 @@ from __future__ import annotations
 import functools
 
 import docker
-from app.launch.errors import TrainboxError, describe_docker_error
+from app import settings
+
+ENGINE_TIMEOUT_S = 300
 
 
 @functools.cache
 def client() -> docker.DockerClient:
-    """The engine from the environment (DOCKER_HOST etc.), checked to answer."""
-    try:
-        engine = docker.from_env(timeout=300)
-        engine.ping()
-    except Exception as error:
-        raise TrainboxError(describe_docker_error(error)) from None
+    """The engine from the environment (DOCKER_HOST etc.), checked to answer.
+
+    Failures are the SDK's own exceptions: the host's error boundary (app/launch/errors.py)
+    turns them into one line.
+    """
+    engine = docker.from_env(timeout=ENGINE_TIMEOUT_S)
+    engine.ping()
     return engine
+
+
+def label_filter(**extra: str) -> dict[str, list[str]]:
+    """The engine's filter for objects carrying the project label (and the `extra` labels)."""
+    return {"label": [f"{key}={value}" for key, value in settings.project_labels(**extra).items()]}

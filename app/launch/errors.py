@@ -1,4 +1,4 @@
-"""One error type for the host side, and one place that translates engine failures."""
+"""The host's errors, and the one place where engine failures become messages a user can act on."""
 
 from __future__ import annotations
 
@@ -8,44 +8,62 @@ from collections.abc import Iterator
 import docker.errors
 import requests.exceptions
 
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+# What the Docker SDK raises: its own errors, and the HTTP client's below them.
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
 
 class TrainboxError(Exception):
     """A failure the user can act on. The message is one line: what is wrong, and the fix."""
 
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE):
+        super().__init__(" ".join(str(message).split()))
         self.exit_code = exit_code
 
 
-def describe_docker_error(error: Exception) -> str:
+class UsageError(TrainboxError):
+    """The command asks for something that cannot be: fix the command (exit status 2)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, exit_code=EXIT_USAGE)
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def translate(error: BaseException) -> TrainboxError:
+    """The one-line TrainboxError for an engine failure (the SDK's or its HTTP client's)."""
     text = str(getattr(error, "explanation", None) or error)
     lowered = text.lower()
     # docker-py words it "('Connection aborted.', PermissionError(13, 'Permission denied'))"
     if "permission denied" in lowered and ("sock" in lowered or "permissionerror(13" in lowered):
-        return (
+        return TrainboxError(
             "permission denied on the Docker socket: add yourself to the 'docker' group "
             "(sudo usermod -aG docker $USER, then log in again) or use rootless Docker"
         )
     if "could not select device driver" in lowered:
-        return (
+        return TrainboxError(
             "GPUs were requested but this Docker engine has no NVIDIA runtime: install the "
             "NVIDIA Container Toolkit (nvidia-ctk runtime configure) or drop --gpu"
         )
     if "port is already allocated" in lowered or "address already in use" in lowered:
-        return f"the port is already in use: choose another with --port ({text.splitlines()[0]})"
+        return UsageError(f"the port is already in use: choose another with --port ({_first_line(text)})")
+    if isinstance(error, docker.errors.ImageNotFound):
+        return UsageError(f"{_first_line(text)}: build it first (invoke build), or pick another image")
     if isinstance(error, (requests.exceptions.ConnectionError, FileNotFoundError)) or (
         "connection aborted" in lowered or "connection refused" in lowered
     ):
-        return "cannot reach the Docker daemon: is it running? (check with `docker info`)"
-    return f"Docker engine error: {text.splitlines()[0] if text else type(error).__name__}"
+        return TrainboxError("cannot reach the Docker daemon: is it running? (check with `docker info`)")
+    return TrainboxError(f"Docker engine error: {_first_line(text) or type(error).__name__}")
 
 
 @contextlib.contextmanager
-def docker_errors() -> Iterator[None]:
-    """Turn any engine failure inside the block into a one-line TrainboxError."""
+def boundary() -> Iterator[None]:
+    """The host's error boundary: engine failures inside the block leave it as TrainboxError."""
     try:
         yield
-    except TrainboxError:
-        raise
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-        raise TrainboxError(describe_docker_error(error)) from None
+    except ENGINE_ERRORS as error:
+        raise translate(error) from None

@@ -2,26 +2,32 @@
 
 What a user carries to a cluster that has no Docker and no registry: the tarball becomes a
 SIF with `apptainer build` (docs/cluster.md), and the batch script runs the same training.
+Every value written into these files is made one printable line, and quoted for the shell
+where a shell reads it: an image label holding `$(...)` stays text.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker.errors
-
-from app import manifest
+from app import manifest, settings
+from app.container_env import UNKNOWN, LaunchFacts
 from app.launch import images
-from app.launch.engine import client
-from app.launch.errors import TrainboxError, docker_errors
-from app.launch.provenance import REPO_ROOT
+from app.launch.errors import TrainboxError
+from app.launch.folders import resolve_dir
 
 TEMPLATES = Path(__file__).parent / "templates"
-DEFAULT_EXPORT_DIR = REPO_ROOT / "export"
+PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 CHUNK = 8 * 1024 * 1024
+
+
+class Verbatim(str):
+    """Template text written as it is: chosen by this module, or quoted already."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +46,60 @@ class Exported:
     image_id: str
 
 
-def render(template: str, values: dict[str, str]) -> str:
-    """@KEY@ placeholders (shell scripts are full of $ and braces)."""
+def one_line(value: object) -> str:
+    """Printable, on one line: a value can neither end a comment nor start a section."""
+    return "".join(char if char.isprintable() else "?" for char in str(value))
+
+
+def shell_word(value: object) -> str:
+    return shlex.quote(one_line(value))
+
+
+def render(template: str, values: Mapping[str, str], quote: Callable[[str], str] = one_line) -> str:
+    """Fill the @KEY@ placeholders in one pass (shell scripts are full of $ and braces)."""
     text = (TEMPLATES / template).read_text(encoding="utf-8")
-    for key, value in values.items():
-        text = text.replace(f"@{key}@", value)
-    return text
+
+    def fill(match: re.Match) -> str:
+        value = values[match.group(1)]
+        return value if isinstance(value, Verbatim) else quote(value)
+
+    return PLACEHOLDER.sub(fill, text)
+
+
+def file_stem(tag: str) -> str:
+    """trainbox:cpu -> trainbox-cpu: a file name from the tag, whatever the tag holds."""
+    return "trainbox-" + re.sub(r"[^A-Za-z0-9_.-]", "-", tag.split(":")[-1])
+
+
+def launch_environment(image, tag: str) -> Verbatim:
+    """The container's TRAINBOX_* provenance as quoted `--env NAME=value` words."""
+    labels = image.labels or {}
+    facts = LaunchFacts(
+        image_id=image.id,
+        image_tag=tag,
+        git_commit=labels.get(settings.REVISION_LABEL, UNKNOWN),
+        git_dirty={"true": True, "false": False}.get(labels.get(settings.GIT_DIRTY_LABEL, "")),
+    )
+    words = [word for name, value in facts.to_environment().items() for word in ("--env", f"{name}={value}")]
+    return Verbatim(" ".join(shell_word(word) for word in words))
+
+
+def template_values(image, tag: str, gpu: bool, output_dir: Path) -> dict[str, str]:
+    return {
+        "TAG": tag,
+        "NAME": file_stem(tag),
+        "IMAGE_ID": image.id,
+        "EXPORTED_AT": manifest.utc_now(),
+        "EXPORT_DIR": str(output_dir),
+        "LAUNCH_ENV": launch_environment(image, tag),
+        "DATA_MOUNT": settings.DATA_MOUNT,
+        "OUTPUTS_MOUNT": settings.OUTPUTS_MOUNT,
+        "CONFIG_MOUNT": settings.CONFIG_MOUNT,
+        "APP_ROOT": settings.APP_ROOT_IN_IMAGE,
+        "PROJECT_LABEL": f"{settings.PROJECT_LABEL}={settings.PROJECT_NAME}",
+        "RUN_ID_LABEL": settings.RUN_ID_LABEL,
+        "GPU_SBATCH": Verbatim("#SBATCH --gres=gpu:1" if gpu else "# (add #SBATCH --gres=gpu:N for GPUs)"),
+    }
 
 
 def write_text(path: Path, text: str, executable: bool = False) -> None:
@@ -73,37 +127,24 @@ def save_image(image, path: Path, echo=print) -> None:
 
 
 def export(request: ExportRequest, echo=print) -> Exported:
-    tag = request.image or images.default_tag(request.gpu)
-    output_dir = Path(request.output_dir).expanduser().resolve() if request.output_dir else DEFAULT_EXPORT_DIR
+    tag = request.image or settings.image_tag(request.gpu)
+    output_dir = resolve_dir(request.output_dir, settings.DEFAULT_EXPORT_DIR)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise TrainboxError(f"output directory {output_dir} cannot be created: {error.strerror}") from None
-    with docker_errors():
-        try:
-            image = client().images.get(tag)
-        except docker.errors.ImageNotFound:
-            build = "invoke build --gpu" if request.gpu else "invoke build"
-            raise TrainboxError(f"image {tag} not found: build it first ({build})", exit_code=2) from None
-        name = "trainbox-" + tag.split(":")[-1].replace("/", "-")
-        values = {
-            "TAG": tag, "NAME": name, "IMAGE_ID": image.id, "EXPORTED_AT": manifest.utc_now(),
-            "GIT_COMMIT": image.labels.get("org.opencontainers.image.revision", "unknown"),
-            "GIT_DIRTY": image.labels.get("trainbox.git_dirty", "unknown"),
-            "GPU_SBATCH": "#SBATCH --gres=gpu:1" if request.gpu else "# (add #SBATCH --gres=gpu:N for GPUs)",
-        }
-        tarball = output_dir / f"{name}.tar"
-        echo(f"saving {tag} ({image.short_id}) to {tarball} ...")
-        save_image(image, tarball, echo)
+    image = images.require(tag, request.gpu)
+    values = template_values(image, tag, request.gpu, output_dir)
+    name = values["NAME"]
+    tarball = output_dir / f"{name}.tar"
+    echo(f"saving {tag} ({image.short_id}) to {tarball} ...")
+    save_image(image, tarball, echo)
     definition = output_dir / f"{name}.def"
     write_text(definition, render("apptainer.def", values))
     batch_script = output_dir / f"{name}.sbatch"
-    write_text(batch_script, render("slurm.sbatch", values), executable=True)
+    write_text(batch_script, render("slurm.sbatch", values, quote=shell_word), executable=True)
+    write_text(output_dir / "build-sif.sh", render("build-sif.sh", values, quote=shell_word), executable=True)
     build_command = f"apptainer build {name}.sif {name}.def"
-    write_text(output_dir / "build-sif.sh",
-               f"#!/bin/sh\n# Build the SIF from the tarball (run where these files are).\n"
-               f"cd {shlex.quote(str(output_dir))} 2>/dev/null || cd \"$(dirname \"$0\")\"\n"
-               f"exec {build_command}\n", executable=True)
     echo(f"wrote {definition}")
     echo(f"wrote {batch_script}")
     echo(f"on the cluster, next to the tarball: {build_command}")

@@ -12,23 +12,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import docker.errors
-import docker.utils
+from docker.utils.build import create_archive
 
 from app import settings
 from app.launch import base, certs
 from app.launch.engine import client
-from app.launch.errors import TrainboxError, docker_errors
-from app.launch.provenance import REPO_ROOT, code_sha256, file_sha256, git_state
+from app.launch.errors import TrainboxError, UsageError
+from app.launch.provenance import code_sha256, code_summary, context_paths, file_sha256, git_state
+from app.settings import REPO_ROOT
 
-VARIANTS = settings.VARIANTS
-PROJECT_LABEL = settings.PROJECT_LABEL
 SOURCE_URL = "https://github.com/trainbox/trainbox"
 CA_IN_CONTEXT = "docker/build-ca.crt"
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY")
-
-
-def default_tag(gpu: bool) -> str:
-    return settings.image_tag(gpu)
 
 
 def lock_file(variant: str, root: Path = REPO_ROOT) -> Path:
@@ -44,14 +39,14 @@ def project_version(root: Path = REPO_ROOT) -> str:
 class BuildRequest:
     variant: str = "cpu"
     tag: str | None = None
-    base_image: str = base.DEFAULT_BASE_IMAGE
+    base_image: str = settings.BASE_IMAGE
     ca_bundle: str | None = None
     no_cache: bool = False
     context_root: Path = REPO_ROOT
 
     @property
     def image_tag(self) -> str:
-        return self.tag or default_tag(self.variant == "gpu")
+        return self.tag or settings.image_tag(self.variant == "gpu")
 
 
 def provenance_build_args(variant: str, base_image: str, root: Path = REPO_ROOT) -> dict[str, str]:
@@ -81,19 +76,13 @@ def proxy_build_args() -> dict[str, str]:
 
 
 def build_context(ca_bytes: bytes, root: Path = REPO_ROOT) -> io.BytesIO:
-    """The repository filtered by .dockerignore, plus the build CA under a fixed name.
+    """The repository as .dockerignore filters it, plus the build CA under a fixed name.
 
     The CA goes into the context tarball, never into the work tree, and only the
     builder stage reads it.
     """
-    excludes = [
-        line.strip()
-        for line in (root / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    plain = docker.utils.tar(str(root), exclude=excludes, dockerfile=("Dockerfile", None))
-    context = io.BytesIO(plain.read())
-    plain.close()
+    context = io.BytesIO()
+    create_archive(root=str(root), files=context_paths(root), fileobj=context)  # leaves it at 0
     with tarfile.open(fileobj=context, mode="a") as archive:
         member = tarfile.TarInfo(CA_IN_CONTEXT)
         member.size = len(ca_bytes)
@@ -105,30 +94,31 @@ def build_context(ca_bytes: bytes, root: Path = REPO_ROOT) -> io.BytesIO:
 
 def build_image(request: BuildRequest, echo=print) -> str:
     """Build one variant, streaming the engine's output; returns the image id."""
-    if request.variant not in VARIANTS:
-        raise TrainboxError(f"unknown image variant '{request.variant}': choose cpu or gpu")
+    if request.variant not in settings.VARIANTS:
+        raise UsageError(f"unknown image variant '{request.variant}': choose cpu or gpu")
     base.ensure_base_image(request.base_image, echo=echo)
     ca_path = certs.find_ca_bundle(request.ca_bundle)
     ca_bytes = certs.read_ca_bundle(ca_path)
-    echo(f"building {request.image_tag} from {request.base_image}"
-         + (f" (extra CA for the build: {ca_path})" if ca_path else ""))
-    with docker_errors():
-        stream = client().api.build(
-            fileobj=build_context(ca_bytes, request.context_root),
-            custom_context=True,
-            tag=request.image_tag,
-            target="runtime",
-            buildargs={
-                **provenance_build_args(request.variant, request.base_image, request.context_root),
-                **proxy_build_args(),
-            },
-            nocache=request.no_cache,
-            rm=True,
-            forcerm=True,
-            decode=True,
-        )
-        _follow_build(stream, echo)
-        image_id = client().images.get(request.image_tag).id
+    echo(
+        f"building {request.image_tag} from {request.base_image}"
+        + (f" (extra CA for the build: {ca_path})" if ca_path else "")
+    )
+    stream = client().api.build(
+        fileobj=build_context(ca_bytes, request.context_root),
+        custom_context=True,
+        tag=request.image_tag,
+        target="runtime",
+        buildargs={
+            **provenance_build_args(request.variant, request.base_image, request.context_root),
+            **proxy_build_args(),
+        },
+        nocache=request.no_cache,
+        rm=True,
+        forcerm=True,
+        decode=True,
+    )
+    _follow_build(stream, echo)
+    image_id = client().images.get(request.image_tag).id
     echo(f"built {request.image_tag} ({image_id[:19]})")
     return image_id
 
@@ -149,12 +139,21 @@ def _follow_build(stream, echo) -> None:
             echo(chunk["status"])
 
 
-def image_or_none(tag: str):
-    with docker_errors():
-        try:
-            return client().images.get(tag)
-        except docker.errors.ImageNotFound:
-            return None
+def find(name: str):
+    """The image called `name` (a tag or an id), or None when the engine has no such image."""
+    try:
+        return client().images.get(name)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def require(name: str, gpu: bool = False):
+    """The image called `name`; a missing one is a usage error saying how to build it."""
+    image = find(name)
+    if image is None:
+        build = "invoke build --gpu" if gpu else "invoke build"
+        raise UsageError(f"image {name} not found: build it first ({build})")
+    return image
 
 
 def is_image_id(name: str) -> bool:
@@ -169,18 +168,28 @@ def display_tag(image, requested: str) -> str:
     return image.tags[0] if image.tags else requested
 
 
+def is_current(image) -> bool:
+    """Was the image built from the work tree as it is (the files the build context sends)?"""
+    return (image.labels or {}).get(settings.CODE_LABEL) == code_sha256()
+
+
+def stale_reason() -> str:
+    return f"older than the work tree's {code_summary()} (what the build context holds)"
+
+
 def ensure_image(gpu: bool = False, tag: str | None = None, echo=print):
-    """The image to run: built when missing, rebuilt (from cache) when its code is stale."""
-    tag = tag or default_tag(gpu)
-    image = image_or_none(tag)
-    custom = tag not in (default_tag(True), default_tag(False))
-    if image is None and is_image_id(tag):
-        raise TrainboxError(f"image {tag[:19]} is not on this engine: rebuild it with `invoke build`")
-    if image is None and custom:
-        raise TrainboxError(f"image {tag} not found: build it, or drop --image to use {default_tag(gpu)}")
-    if image is not None and (custom or image.labels.get("trainbox.code_sha256") == code_sha256()):
+    """The image to run: built when missing, rebuilt (from cache) when its code is stale.
+
+    Only the default tags are built here; another tag or an id must exist already.
+    """
+    tag = tag or settings.image_tag(gpu)
+    if tag not in (settings.image_tag(True), settings.image_tag(False)):
+        if is_image_id(tag) and find(tag) is None:
+            raise UsageError(f"image {tag[:19]} is not on this engine: rebuild it with `invoke build`")
+        return require(tag, gpu)
+    image = find(tag)
+    if image is not None and is_current(image):
         return image
-    reason = "not built yet" if image is None else "older than the code in app/, configs/ or tests/"
-    echo(f"{tag} is {reason}: building it")
+    echo(f"{tag} is {'not built yet' if image is None else stale_reason()}: building it")
     build_image(BuildRequest(variant="gpu" if gpu else "cpu", tag=tag), echo=echo)
-    return image_or_none(tag)
+    return require(tag, gpu)

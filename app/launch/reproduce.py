@@ -2,6 +2,7 @@
 
 The recorded image (by id) carries the training code and the package set; the recorded
 commit must be checked out (clean) so the host side and the config schema match too.
+Exit status 1 means "differs"; a run that cannot be re-run at all is a usage error (2).
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import manifest
-from app.launch import images, training
+from app import manifest, settings
+from app.launch import images, runs, training
 from app.launch.engine import client
-from app.launch.errors import TrainboxError, docker_errors
-from app.launch.provenance import REPO_ROOT, file_sha256, git_state
+from app.launch.errors import TrainboxError, UsageError
+from app.launch.folders import resolve_dir
+from app.launch.provenance import file_sha256, git_state
+from app.manifest import Status
+from app.settings import REPO_ROOT
 
 RESULT_FILE = "reproduction.json"
 # What must be equal for a re-run to count as identical: (label, path in the manifest).
@@ -34,7 +38,7 @@ class ReproduceRequest:
 
 def reproduce(request: ReproduceRequest, echo=print) -> int:
     """Exit status: 0 identical, 1 differs, or the re-run's own status when it did not finish."""
-    output_dir = training.resolve_dir(request.output_dir, training.DEFAULT_OUTPUT_DIR)
+    output_dir = resolve_dir(request.output_dir, settings.DEFAULT_OUTPUT_DIR)
     run_dir, record = recorded_run(output_dir, request.run_id)
     image_id = check_image(record, request.run_id, echo)
     check_code(record, request.run_id, echo)
@@ -53,8 +57,8 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
         ),
         echo=echo,
     )
-    new_record = training.read_record(output_dir / new_id, "the re-run")
-    if status != 0 or not new_record or new_record.get("status") != "completed":
+    new_record = runs.read_record(output_dir / new_id, "the re-run")
+    if status != 0 or not new_record or new_record.get("status") != Status.COMPLETED:
         state = (new_record or {}).get("status", "no manifest")
         raise TrainboxError(
             f"the re-run {new_id} did not complete ({state}, exit {status}): nothing to compare",
@@ -78,21 +82,20 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
 
 def recorded_run(output_dir: Path, run_id: str) -> tuple[Path, dict]:
     if not manifest.is_valid_run_id(run_id):
-        raise TrainboxError(f"{run_id!r} is not a run id like 20261125-180512-3fa9c2", exit_code=2)
+        raise UsageError(f"{run_id!r} is not a run id like 20261125-180512-3fa9c2")
     run_dir = output_dir / run_id
-    record = training.read_record(run_dir, f"run {run_id}")
+    record = runs.read_record(run_dir, f"run {run_id}")
     if record is None:
-        raise TrainboxError(f"no run {run_id} in {output_dir}: pass --output-dir if it is elsewhere", 2)
-    if record.get("status") != "completed" or not record.get("weights_sha256"):
-        raise TrainboxError(
+        raise UsageError(f"no run {run_id} in {output_dir}: pass --output-dir if it is elsewhere")
+    if record.get("status") != Status.COMPLETED or not record.get("weights_sha256"):
+        raise UsageError(
             f"run {run_id} is {record.get('status')}, not completed: finish it first "
-            f"(invoke train --resume {run_id})",
-            exit_code=2,
+            f"(invoke train --resume {run_id})"
         )
     if not (run_dir / "config.yaml").is_file():
-        raise TrainboxError(f"run {run_id} has no config.yaml in {run_dir}: it cannot be re-run", 2)
-    if not str((record.get("image") or {}).get("id", "")).startswith("sha256:"):
-        raise TrainboxError(f"run {run_id} recorded no image id: it cannot be re-run in its image", 2)
+        raise UsageError(f"run {run_id} has no config.yaml in {run_dir}: it cannot be re-run")
+    if not images.is_image_id(str((record.get("image") or {}).get("id", ""))):
+        raise UsageError(f"run {run_id} recorded no image id: it cannot be re-run in its image")
     return run_dir, record
 
 
@@ -100,7 +103,7 @@ def check_image(record: dict, run_id: str, echo=print) -> str:
     """The id of the image to re-run in: the recorded one, or one rebuilt from the same
     (clean) commit and lock; otherwise one line saying how to rebuild it."""
     image_id = record["image"]["id"]
-    if images.image_or_none(image_id) is not None:
+    if images.find(image_id) is not None:
         return image_id
     environment = record.get("environment") or {}
     variant = environment.get("variant") or "cpu"
@@ -116,7 +119,7 @@ def check_image(record: dict, run_id: str, echo=print) -> str:
     current_lock = file_sha256(lock) if lock.is_file() else "missing"
     same = "the same as" if recorded_lock == current_lock else f"now {current_lock[:12]} in"
     commit = (record.get("git") or {}).get("commit", "unknown")
-    raise TrainboxError(
+    raise UsageError(
         f"image {image_id[:19]} of run {run_id} is not on this engine: rebuild it with "
         f"`git checkout {commit} && invoke build{' --gpu' if variant == 'gpu' else ''}` "
         f"(the run's lock sha256 {recorded_lock[:12]}, {same} {lock.relative_to(REPO_ROOT)})"
@@ -129,13 +132,12 @@ def rebuilt_image(record: dict, variant: str, lock_sha256: str):
     if git.get("dirty") is not False or lock_sha256 == "unknown":
         return None  # a dirty tree's code cannot be rebuilt from a commit
     wanted = {
-        "org.opencontainers.image.revision": git.get("commit"),
-        "trainbox.lock_sha256": lock_sha256,
-        "trainbox.variant": variant,
-        "trainbox.git_dirty": "false",
+        settings.REVISION_LABEL: git.get("commit"),
+        settings.LOCK_LABEL: lock_sha256,
+        settings.VARIANT_LABEL: variant,
+        settings.GIT_DIRTY_LABEL: "false",
     }
-    with docker_errors():
-        found = client().images.list(filters={"label": [f"{k}={v}" for k, v in wanted.items()]})
+    found = client().images.list(filters={"label": [f"{k}={v}" for k, v in wanted.items()]})
     return max(found, key=lambda image: image.attrs.get("Created", ""), default=None)
 
 
@@ -143,15 +145,15 @@ def check_code(record: dict, run_id: str, echo=print) -> None:
     git = record.get("git") or {}
     recorded = git.get("commit") or "unknown"
     if recorded == "unknown":
-        raise TrainboxError(f"run {run_id} recorded no git commit: its code cannot be checked out")
+        raise UsageError(f"run {run_id} recorded no git commit: its code cannot be checked out")
     current = git_state()
     if current.commit != recorded:
-        raise TrainboxError(
+        raise UsageError(
             f"run {run_id} was made at commit {recorded[:12]}, HEAD is {current.commit[:12]}: "
             f"`git checkout {recorded}` and run `invoke reproduce {run_id}` again"
         )
     if current.dirty:
-        raise TrainboxError(
+        raise UsageError(
             f"the work tree has uncommitted changes: commit or stash them (run {run_id} was made "
             f"at commit {recorded[:12]})"
         )

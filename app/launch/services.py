@@ -8,10 +8,8 @@ neither the container's command line nor its environment (`docker inspect`).
 
 from __future__ import annotations
 
-import errno
 import os
 import secrets
-import socket
 import tempfile
 import threading
 import time
@@ -22,86 +20,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app import settings
 from app.launch import containers, images
 from app.launch.errors import TrainboxError
-from app.launch.provenance import REPO_ROOT
-from app.launch.training import DEFAULT_DATA_DIR, DEFAULT_OUTPUT_DIR, ensure_writable_dir, resolve_dir
+from app.launch.folders import ensure_writable_dir, resolve_dir
+from app.launch.ports import check_listen, choose_port, display_host
 
-LOCALHOST = "127.0.0.1"
-NOTEBOOK_PORT = 8888
-TENSORBOARD_PORT = 6006
-PORT_SEARCH_SPAN = 20
 READY_TIMEOUT_S = 120
-
-DEFAULT_NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-# The image's copy of notebooks/ is shadowed by the user's folder, so what is saved
-# from the browser lands in the repository, owned by the user.
-NOTEBOOK_DIR_IN_CONTAINER = "/opt/trainbox/notebooks"
 TOKEN_FILE_IN_CONTAINER = "/run/trainbox/jupyter_token"
 
 
 @dataclass(frozen=True)
 class ServiceRequest:
     port: int | None = None  # None: the default port, or the next free one
-    listen: str = LOCALHOST
+    listen: str = settings.LOCALHOST
     gpu: bool = False
     image: str | None = None
     data_dir: str | None = None
     output_dir: str | None = None
     notebook_dir: str | None = None
     limits: containers.Limits = field(default_factory=containers.Limits)
-
-
-def port_is_free(address: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address, port))
-        except OSError as error:
-            if error.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
-
-
-def choose_port(requested: int | None, default: int, address: str, echo=print) -> int:
-    """An explicit --port must be free (clear error otherwise); the default moves to the next free one."""
-    if requested is not None:
-        if not 1 <= requested <= 65535:
-            raise TrainboxError(f"--port {requested} is not a TCP port (1-65535)", exit_code=2)
-        if not port_is_free(address, requested):
-            raise TrainboxError(
-                f"port {requested} on {address} is already in use: stop what uses it or pick another --port",
-                exit_code=2,
-            )
-        return requested
-    for port in range(default, default + PORT_SEARCH_SPAN):
-        if port_is_free(address, port):
-            if port != default:
-                echo(f"port {default} is busy; using port {port} instead")
-            return port
-    last = default + PORT_SEARCH_SPAN - 1
-    message = f"ports {default}-{last} on {address} are all in use: choose one with --port"
-    raise TrainboxError(message, exit_code=2)
-
-
-def check_listen(address: str, echo=print) -> str:
-    try:
-        socket.inet_aton(address)
-    except OSError:
-        raise TrainboxError(
-            f"--listen {address!r} is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)", 2
-        ) from None
-    if address != LOCALHOST:
-        echo(
-            f"WARNING: listening on {address}, not only {LOCALHOST}: other machines that reach "
-            "this address can connect (anyone with the URL can run code as you)"
-        )
-    return address
-
-
-def display_host(address: str) -> str:
-    return LOCALHOST if address in ("0.0.0.0", LOCALHOST) else address
 
 
 def wait_until_ready(
@@ -138,8 +76,8 @@ def announce_when_ready(probe_url: str, message: str, echo=print):
 
 
 def _server_dirs(request: ServiceRequest) -> tuple[Path, Path]:
-    data_dir = resolve_dir(request.data_dir, DEFAULT_DATA_DIR)
-    output_dir = resolve_dir(request.output_dir, DEFAULT_OUTPUT_DIR)
+    data_dir = resolve_dir(request.data_dir, settings.DEFAULT_DATA_DIR)
+    output_dir = resolve_dir(request.output_dir, settings.DEFAULT_OUTPUT_DIR)
     # Created here, by the user, so the engine never creates them root-owned.
     ensure_writable_dir(output_dir, "output directory")
     if not data_dir.exists():
@@ -167,10 +105,10 @@ def notebook_command(host_url: str) -> list[str]:
         "jupyter",
         "lab",
         "--ip=0.0.0.0",  # inside the container's own network namespace; the host side is 127.0.0.1
-        "--port=8888",
+        f"--port={settings.NOTEBOOK_PORT}",
         "--no-browser",
         "--ServerApp.allow_root=True",  # CI runs as root, and the container runs as the caller
-        f"--ServerApp.root_dir={NOTEBOOK_DIR_IN_CONTAINER}",
+        f"--ServerApp.root_dir={settings.NOTEBOOK_MOUNT}",
         # Jupyter prints this (with the token) instead of the container-side address.
         f"--ServerApp.custom_display_url={host_url}",
     ]
@@ -180,7 +118,7 @@ def notebook_spec(
     request: ServiceRequest, image_id: str, port: int, token_path: Path
 ) -> containers.ContainerSpec:
     data_dir, output_dir = _server_dirs(request)
-    notebook_dir = resolve_dir(request.notebook_dir, DEFAULT_NOTEBOOK_DIR)
+    notebook_dir = resolve_dir(request.notebook_dir, settings.DEFAULT_NOTEBOOK_DIR)
     ensure_writable_dir(notebook_dir, "notebook directory")
     host_url = f"http://{display_host(request.listen)}:{port}"
     return containers.ContainerSpec(
@@ -188,14 +126,16 @@ def notebook_spec(
         command=notebook_command(host_url),
         role="notebook",
         mounts=[
-            containers.bind(str(notebook_dir), NOTEBOOK_DIR_IN_CONTAINER, read_only=False),
-            containers.bind(str(data_dir), "/data", read_only=True),
-            containers.bind(str(output_dir), "/outputs", read_only=False),
+            # The image's copy of notebooks/ is shadowed by the user's folder, so what is saved
+            # from the browser lands in the repository, owned by the user.
+            containers.bind(str(notebook_dir), settings.NOTEBOOK_MOUNT, read_only=False),
+            containers.bind(str(data_dir), settings.DATA_MOUNT, read_only=True),
+            containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=False),
             containers.bind(str(token_path), TOKEN_FILE_IN_CONTAINER, read_only=True),
         ],
         # jupyter_server reads the token from this file: not in `docker inspect`, not in `ps`.
         environment={"JUPYTER_TOKEN_FILE": TOKEN_FILE_IN_CONTAINER},
-        ports={"8888/tcp": (request.listen, port)},
+        ports={f"{settings.NOTEBOOK_PORT}/tcp": (request.listen, port)},
         gpu=request.gpu,
         limits=request.limits,
     )
@@ -209,16 +149,16 @@ def tensorboard_spec(request: ServiceRequest, image_id: str, port: int) -> conta
         command=[
             "tensorboard",
             "--logdir",
-            "/outputs",
+            settings.OUTPUTS_MOUNT,
             "--bind_all",
             "--port",
-            "6006",
+            str(settings.TENSORBOARD_PORT),
             "--reload_interval",
             "5",
         ],
         role="tensorboard",
-        mounts=[containers.bind(str(output_dir), "/outputs", read_only=True)],
-        ports={"6006/tcp": (request.listen, port)},
+        mounts=[containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=True)],
+        ports={f"{settings.TENSORBOARD_PORT}/tcp": (request.listen, port)},
         limits=request.limits,
     )
 
@@ -226,7 +166,7 @@ def tensorboard_spec(request: ServiceRequest, image_id: str, port: int) -> conta
 def notebook(request: ServiceRequest, echo=print, on_ready: Callable[[str], None] | None = None) -> int:
     """JupyterLab in the image until Ctrl-C; returns the container's exit status."""
     listen = check_listen(request.listen, echo)
-    port = choose_port(request.port, NOTEBOOK_PORT, listen, echo)
+    port = choose_port(request.port, settings.NOTEBOOK_PORT, listen, echo)
     image = images.ensure_image(gpu=request.gpu, tag=request.image, echo=echo)
     token = secrets.token_urlsafe(32)
     url = f"http://{display_host(listen)}:{port}/lab?token={token}"
@@ -243,12 +183,13 @@ def notebook(request: ServiceRequest, echo=print, on_ready: Callable[[str], None
 def tensorboard(request: ServiceRequest, echo=print, on_ready: Callable[[str], None] | None = None) -> int:
     """TensorBoard over the output directory until Ctrl-C; returns the container's exit status."""
     listen = check_listen(request.listen, echo)
-    port = choose_port(request.port, TENSORBOARD_PORT, listen, echo)
+    port = choose_port(request.port, settings.TENSORBOARD_PORT, listen, echo)
     image = images.ensure_image(gpu=False, tag=request.image, echo=echo)
     url = f"http://{display_host(listen)}:{port}/"
     spec = tensorboard_spec(request, image.id, port)
     echo(
-        f"starting TensorBoard over {resolve_dir(request.output_dir, DEFAULT_OUTPUT_DIR)} on {listen}:{port}"
+        f"starting TensorBoard over {resolve_dir(request.output_dir, settings.DEFAULT_OUTPUT_DIR)} "
+        f"on {listen}:{port}"
     )
     message = f"\nTensorBoard is ready: open\n    {url}\n"
     with announce_when_ready(url, message, _ready_echo(echo, on_ready, url)):

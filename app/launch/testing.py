@@ -5,8 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from app import settings
+from app.container_env import LaunchFacts
 from app.launch import containers, images
-from app.launch.provenance import REPO_ROOT
+from app.launch.provenance import git_state
+from app.settings import REPO_ROOT
 
 
 def run_host_tests(pytest_args: list[str]) -> int:
@@ -19,10 +22,13 @@ def run_host_tests(pytest_args: list[str]) -> int:
 def run_image_tests(pytest_args: list[str], echo=print) -> int:
     image = images.ensure_image(gpu=False, echo=echo)
     command = ["python", "-m", "pytest", "-p", "no:cacheprovider", "-m", "image", "tests/image", *pytest_args]
-    echo(f"$ {' '.join(command)}   (inside trainbox:cpu)")
+    tag = settings.image_tag(gpu=False)
+    echo(f"$ {' '.join(command)}   (inside {tag})")
+    git = git_state()
+    facts = LaunchFacts(image_id=image.id, image_tag=tag, git_commit=git.commit, git_dirty=git.dirty)
     return containers.run_foreground(
-        containers.ContainerSpec(image=image.id, command=command, role="test",
-                                 environment={"TRAINBOX_IMAGE_ID": image.id,
-                                              "TRAINBOX_IMAGE_TAG": images.default_tag(False)}),
+        containers.ContainerSpec(
+            image=image.id, command=command, role="test", environment=facts.to_environment()
+        ),
         echo=echo,
     )

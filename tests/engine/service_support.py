@@ -18,7 +18,7 @@ import requests
 
 from app import manifest
 from app.launch.engine import client
-from app.launch.images import PROJECT_LABEL
+from app.settings import PROJECT_LABEL
 from tests.helpers import REPO_ROOT, invoke
 
 TINY_OVERRIDES = ("training.epochs=2", "model.conv_filters=[8]", "model.dense_units=16")

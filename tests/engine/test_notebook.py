@@ -15,7 +15,7 @@ import requests
 
 from app.launch import containers
 from app.launch.engine import client
-from app.launch.services import NOTEBOOK_DIR_IN_CONTAINER
+from app.settings import NOTEBOOK_MOUNT as NOTEBOOK_DIR_IN_CONTAINER
 from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
 from tests.helpers import assert_gone_within, assert_one_line_error, invoke
 

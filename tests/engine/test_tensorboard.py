@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from app.launch.services import choose_port, port_is_free
+from app.launch.ports import choose_port, port_is_free
 from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
 
 pytestmark = pytest.mark.docker
@@ -60,7 +60,7 @@ def test_default_port_moves_to_the_next_free_one_and_says_so():
 
 def test_listening_beyond_localhost_is_explicit_and_warned():
     from app.launch.errors import TrainboxError
-    from app.launch.services import check_listen
+    from app.launch.ports import check_listen
 
     said = []
     assert check_listen("127.0.0.1", echo=said.append) == "127.0.0.1" and said == []
