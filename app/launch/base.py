@@ -147,5 +147,6 @@ def _debootstrap(suite: str, rootfs: Path, mirror: str, keyring: Path, echo) -> 
         if line.startswith(("I: Retrieving Release", "I: Base system", "E:", "W:")):
             echo("  " + line.rstrip())
     if process.wait() != 0:
-        last = next((line for line in reversed(tail) if line.strip()), "no output")
+        errors = [line for line in tail if line.startswith("E:")]  # the hints after it say less
+        last = (errors or [line for line in tail if line.strip()] or ["no output"])[-1]
         raise TrainboxError(f"debootstrap {suite} from {mirror} failed: {last}")

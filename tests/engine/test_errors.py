@@ -110,7 +110,7 @@ HOST_ERRORS = {
     "output dir not writable": (["--output-dir", "/etc/hostname/outputs"], 1, ["/etc/hostname/outputs"]),
     "data dir missing": (["--data-dir", "/nonexistent/data", "--set", "data.train=mine/train",
                           "--set", "data.test=null"], 2, ["data directory not found", "/nonexistent/data"]),
-    "image missing": (["--image", "trainbox:nope"], 1, ["trainbox:nope not found"]),
+    "image missing": (["--image", "trainbox:nope"], 2, ["trainbox:nope not found"]),
     "invalid yaml": (["--config", "{bad_yaml}"], 2, ["invalid YAML", "line 4", "column"]),
     "wrong type": (["--set", "training.epochs=abc"], 2, ["training.epochs", "integer"]),
     "out of range": (["--set", "training.epochs=-1"], 2, ["training.epochs", "greater than or equal to 1"]),

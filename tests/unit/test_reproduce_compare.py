@@ -1,0 +1,46 @@
+"""`invoke reproduce`'s verdict: one line per difference, none when the re-run is identical."""
+
+from __future__ import annotations
+
+import copy
+
+from app.launch.reproduce import compare
+
+RECORD = {
+    "weights_sha256": "a" * 64,
+    "data": {"fingerprint": "f1"},
+    "environment": {"packages_sha256": "p1", "lock_sha256": "l1", "python": "3.11.2"},
+    "metrics": {"test_accuracy": 0.975, "test_loss": 0.08},
+    "config": {"seed": 42, "training": {"epochs": 3, "optimizer": "adam"}},
+    "run_id": "20261125-180512-3fa9c2",
+    "git": {"commit": "c1"},
+}
+
+
+def test_an_identical_rerun_has_no_differences():
+    rerun = copy.deepcopy(RECORD)
+    rerun["run_id"] = "20261126-090000-000000"  # ids, times and the like are not compared
+    assert compare(RECORD, rerun) == []
+
+
+def test_each_difference_is_one_line_naming_what_changed():
+    rerun = copy.deepcopy(RECORD)
+    rerun["weights_sha256"] = "b" * 64
+    rerun["data"]["fingerprint"] = "f2"
+    rerun["metrics"]["test_accuracy"] = 0.95
+    rerun["config"]["training"]["epochs"] = 4
+    del rerun["environment"]["lock_sha256"]
+    assert compare(RECORD, rerun) == [
+        f"weights_sha256: {'a' * 64} -> {'b' * 64}",
+        "data fingerprint: f1 -> f2",
+        "lock_sha256: l1 -> None",
+        "metrics.test_accuracy: 0.975 -> 0.95 (delta -0.025)",
+        "config training.epochs: 3 -> 4",
+    ]
+
+
+def test_a_metric_or_key_on_one_side_only_is_a_difference():
+    rerun = copy.deepcopy(RECORD)
+    rerun["metrics"]["extra"] = "x"
+    rerun["config"]["model"] = {"dense_units": 16}
+    assert compare(RECORD, rerun) == ["metrics.extra: None -> x", "config model.dense_units: None -> 16"]
