@@ -49,18 +49,19 @@ def test_clean_removes_exactly_the_project_objects(engine, cpu_image):
         "FROM trainbox-base:bookworm\n"
         f"LABEL trainbox.project=trainbox trainbox.test={marker['trainbox.test']}\n"
     )
-    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag="trainbox:cleantest", rm=True)
+    tag = f"{settings.IMAGE_REPOSITORY}:cleantest-{marker['trainbox.test'][:8]}"
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     try:
         said = []
         removed = clean(images=True, extra_labels=marker, echo=said.append)
         assert f"container {ours.name}" in removed
         assert f"network {network.name}" in removed
         assert f"volume {volume.name}" in removed
-        assert "image trainbox:cleantest" in removed
+        assert f"image {tag}" in removed
         assert said == [f"removed {item}" for item in removed]
         assert not engine.containers.list(all=True, filters={"id": ours.id})
         assert engine.containers.list(all=True, filters={"id": stranger.id})  # not the project's
-        assert engine.images.get("trainbox:cpu")  # no marker: kept
+        assert engine.images.get(settings.image_tag())  # no marker: kept
         assert clean(extra_labels=marker, echo=said.append) == [] and said[-1] == "nothing to remove"
     finally:
         stranger.remove(force=True)
