@@ -19,6 +19,10 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # Debian's signing keys (package debian-archive-keyring): debootstrap checks the Release
 # file's signature with them, and the packages' hashes against the Release file.
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+# What the base image says about where it came from (`invoke doctor` shows it).
+ORIGIN_LABEL = "org.opencontainers.image.base.name"
+SOURCE_LABEL = "trainbox.base.source"
+MIRROR_LABEL = "trainbox.base.mirror"
 
 # Docs, man pages and translations are most of what `apt-get install python3` adds
 # beyond the interpreter; the base tells dpkg never to unpack them.
@@ -104,8 +108,7 @@ def make_base_image(
                 "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 'CMD ["/bin/bash"]',
                 f"LABEL {settings.PROJECT_LABEL}={settings.PROJECT_NAME} "
-                f"org.opencontainers.image.base.name=debian:{suite} "
-                f"trainbox.base.source=debootstrap trainbox.base.mirror={mirror}",
+                f"{ORIGIN_LABEL}=debian:{suite} {SOURCE_LABEL}=debootstrap {MIRROR_LABEL}={mirror}",
             ],
         )
         image_id = client().images.get(name).id

@@ -120,9 +120,9 @@ def check_base_image(engine, cpu_image_ready: bool) -> Check:
     image = _image(engine, name)
     if image is not None:
         labels = image.labels or {}
-        source = labels.get("trainbox.base.source", "unknown origin")
-        origin = labels.get("org.opencontainers.image.base.name", "")
-        mirror = labels.get("trainbox.base.mirror", "")
+        source = labels.get(base.SOURCE_LABEL, "unknown origin")
+        origin = labels.get(base.ORIGIN_LABEL, "")
+        mirror = labels.get(base.MIRROR_LABEL, "")
         detail = f"present, made by {source}" + (f" ({origin} from {mirror})" if origin and mirror else "")
         return Check(OK, f"base image {name}", detail)
     try:
