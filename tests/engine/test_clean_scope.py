@@ -28,10 +28,13 @@ def build(engine, labels: dict[str, str], tag: str) -> str:
 
 
 def unnamed(engine, labels: dict[str, str]) -> str:
-    """An image left without a name, as a replaced build leaves one."""
+    """An image left without a name, as a replaced build leaves one: built, then its tag
+    given to a newer build (which is removed)."""
     tag = f"trainbox-cleanscope-{uuid.uuid4().hex[:8]}:x"
-    image_id = build(engine, labels, tag)
+    image_id = build(engine, {**labels, "trainbox.test.build": "1"}, tag)
+    build(engine, {**labels, "trainbox.test.build": "2"}, tag)
     engine.images.remove(tag)
+    assert engine.images.get(image_id).tags == []
     return image_id
 
 
@@ -50,7 +53,7 @@ def test_unnamed_images_go_only_when_they_carry_the_project_label(engine, cpu_im
     try:
         said = []
         removed = clean(images=True, extra_labels=marker, echo=said.append)
-        assert removed == [f"unnamed image {ours[7:17]} (an earlier build)"]
+        assert removed == [f"unnamed image {ours[7:19]} (an earlier build)"]
         assert not exists(engine, ours)
         assert exists(engine, stranger)
     finally:

@@ -45,42 +45,51 @@ def can_connect(address: str, port: int) -> bool:
         return probe.connect_ex((address, port)) == 0
 
 
+def probe_from_another_network(engine, image_id: str, address: str, run: str) -> int:
+    """Exit status of a connection attempt from a container on the default bridge."""
+    code = f"import socket; socket.create_connection(({address!r}, {settings.WORKER_PORT}), timeout=3)"
+    probe = engine.containers.run(
+        image_id, ["python", "-c", code], labels={"trainbox.test": run}, detach=True
+    )
+    try:
+        return probe.wait(timeout=60)["StatusCode"]
+    finally:
+        probe.remove(force=True)
+
+
+def observe(engine, image_id: str, run: str, seen: dict) -> None:
+    """While the worker runs: what it publishes, and who can connect; then end it."""
+    worker = wait_for(lambda: engine.containers.list(filters={"label": f"{settings.RUN_ID_LABEL}={run}"}))[0]
+    try:
+        wait_for(lambda: b"listening" in worker.logs())
+        worker.reload()
+        network = engine.networks.get(f"trainbox-run-{run}")
+        address = worker.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+        seen.update(
+            published=worker.attrs["HostConfig"]["PortBindings"],
+            exposed=worker.attrs["Config"].get("ExposedPorts"),
+            internal=network.attrs["Internal"],
+            from_host=can_connect(address, settings.WORKER_PORT),
+            from_other_network=probe_from_another_network(engine, image_id, address, run),
+        )
+    finally:
+        worker.kill()
+
+
 def test_a_worker_is_reachable_from_the_host_only(engine, cpu_image):
     run = f"reach-{uuid.uuid4().hex[:8]}"
     spec = ContainerSpec(image=cpu_image.id, command=["python", "-c", LISTENER], role="train",
                          name=f"trainbox-test-{run}", labels={settings.RUN_ID_LABEL: run})  # fmt: skip
-    outcome = []
-
-    def run_group():
-        labels = {settings.RUN_ID_LABEL: run}
-        outcome.append(group.run_group([group.Member(spec, "")], f"trainbox-run-{run}", labels, echo=print))
-
-    runner = threading.Thread(target=run_group, daemon=True)
-    runner.start()
-    try:
-        worker = wait_for(
-            lambda: engine.containers.list(filters={"label": f"{settings.RUN_ID_LABEL}={run}"})
-        )[0]
-        wait_for(lambda: b"listening" in worker.logs())
-        worker.reload()
-        assert worker.attrs["HostConfig"]["PortBindings"] in ({}, None)
-        assert not worker.attrs["Config"].get("ExposedPorts")
-        network = engine.networks.get(f"trainbox-run-{run}")
-        assert network.attrs["Internal"] is True
-        address = worker.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
-
-        assert can_connect(address, settings.WORKER_PORT)  # the host, hence any local user
-        probe = engine.containers.run(
-            cpu_image.id, ["python", "-c", f"import socket; socket.create_connection(('{address}', "
-                           f"{settings.WORKER_PORT}), timeout=3)"],
-            labels={"trainbox.test": run}, remove=False, detach=True,
-        )  # fmt: skip
-        try:
-            assert probe.wait(timeout=60)["StatusCode"] != 0  # from the default bridge: dropped
-        finally:
-            probe.remove(force=True)
-        worker.kill()
-    finally:
-        runner.join(timeout=60)
-    assert outcome and outcome[0].status != 0
+    seen = {}
+    observer = threading.Thread(target=observe, args=(engine, cpu_image.id, run, seen), daemon=True)
+    observer.start()
+    outcome = group.run_group(
+        [group.Member(spec, "")], f"trainbox-run-{run}", {settings.RUN_ID_LABEL: run}, echo=print
+    )
+    observer.join(timeout=60)
+    assert seen["published"] in ({}, None) and not seen["exposed"]
+    assert seen["internal"] is True
+    assert seen["from_host"] is True  # the host, hence any local user, reaches the worker
+    assert seen["from_other_network"] != 0  # a container on another network does not
+    assert outcome.status == 137  # ended by the observer
     assert not engine.networks.list(names=[f"trainbox-run-{run}"])
