@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from app.launch.folders import ensure_writable_dir, resolve_dir
 from app.launch.provenance import git_state
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+DATA_LOCK = ".trainbox-data.lock"
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,27 @@ def uses_default_dataset(config: Config) -> bool:
     return all(path is None or path.split("/")[0] == settings.DEFAULT_DATASET for path in paths)
 
 
+@contextlib.contextmanager
+def _writing_data(data_dir: Path) -> Iterator[None]:
+    """One writer of the default dataset at a time: concurrent first runs wait for the first."""
+    with open(data_dir / DATA_LOCK, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
 def prepare_data(data_dir: Path, gpu: bool = False, image: str | None = None, echo=print) -> None:
     """Write the bundled digits dataset into data_dir (done inside the image, which carries it)."""
     if (data_dir / settings.DEFAULT_DATASET).is_dir():
         echo(f"{data_dir / settings.DEFAULT_DATASET} already exists")
         return
     ensure_writable_dir(data_dir, "data directory")
+    with _writing_data(data_dir):
+        if (data_dir / settings.DEFAULT_DATASET).is_dir():
+            return  # written meanwhile by a run started at the same time
+        _write_default_dataset(data_dir, gpu, image, echo)
+
+
+def _write_default_dataset(data_dir: Path, gpu: bool, image: str | None, echo) -> None:
     built = images.ensure_image(gpu=gpu, tag=image, echo=echo)
     status = containers.run_foreground(
         containers.ContainerSpec(
