@@ -18,7 +18,19 @@ MAX_CONFIG_BYTES = 1_000_000
 
 
 class ConfigError(ValueError):
-    """A config the user wrote is wrong; the message says what and where."""
+    """A config the user wrote is wrong; the message says what and where, in one line.
+
+    User text quoted in a message (a YAML key, a --set argument) may hold newlines or other
+    control characters: they are shown escaped, so the message is always one line.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message) or "invalid config")
+
+
+def one_line(text: str) -> str:
+    """Text as one line: control characters (newline, tab, ...) escaped as Python writes them."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(text).strip())
 
 
 class _Section(BaseModel):
@@ -141,13 +153,20 @@ def parse_yaml(text: str, source: str = "config") -> Any:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:  # at most one byte past the limit: a huge file is never read whole
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except IsADirectoryError:
         raise ConfigError(f"config path is a directory, not a file: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"cannot read config file {path}: not UTF-8 text ({error.reason})") from None
     data = parse_yaml(text, source=str(path))
     if data is None:
         return {}
@@ -161,10 +180,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw_value = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set '{text}': expected dotted.key=value, e.g. training.epochs=3")
+        raise ConfigError(f"--set {text!r}: expected dotted.key=value, e.g. training.epochs=3")
     parts = key.split(".")
     if any(not part or not part.replace("_", "").isalnum() for part in parts):
-        raise ConfigError(f"--set '{text}': '{key}' is not a dotted key like training.epochs")
+        raise ConfigError(f"--set {text!r}: {key!r} is not a dotted key like training.epochs")
     value = parse_yaml(raw_value, source=f"--set {key}") if raw_value.strip() else None
     if isinstance(value, dict):
         raise ConfigError(f"--set {key}: give one value or a list, not a mapping")

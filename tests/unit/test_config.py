@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from app.config import Config, ConfigError, load_config, parse_override, parse_yaml, validate
+from app.config import (
+    MAX_CONFIG_BYTES,
+    Config,
+    ConfigError,
+    load_config,
+    parse_override,
+    parse_yaml,
+    validate,
+)
+
+
+def assert_one_line(error: ConfigError) -> None:
+    """What the user sees after `trainbox: `: exactly one line, and not an empty one."""
+    message = str(error)
+    assert len(message.splitlines()) == 1 and message.strip(), repr(message)
 
 
 def write(tmp_path, text: str):
@@ -57,7 +74,7 @@ def test_bad_files_name_the_key_or_position(tmp_path, text, fragment):
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text))
     assert fragment in str(caught.value)
-    assert "\n" not in str(caught.value)
+    assert_one_line(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +93,63 @@ def test_bad_overrides(override, fragment):
     with pytest.raises(ConfigError) as caught:
         load_config(None, [override])
     assert fragment in str(caught.value)
+    assert_one_line(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "shown"),
+    [
+        ("\n", "--set '\\n': expected dotted.key=value"),
+        ("training.\nepochs=3", "'training.\\nepochs' is not a dotted key"),
+        ("training.epochs=\n", "'training.epochs': Input should be a valid integer (got None)"),
+    ],
+)
+def test_newlines_in_an_override_are_shown_escaped_on_one_line(override, shown):
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert_one_line(caught.value)
+    assert shown in str(caught.value)
+
+
+def test_a_yaml_key_with_a_newline_is_named_on_one_line(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, 'training:\n  "epo\\nchs": 3\n'))
+    assert_one_line(caught.value)
+    assert "unknown config key 'training.epo\\nchs'" in str(caught.value)
+
+
+# Imports first, then 1 GiB of address space: reading the file whole fails with MemoryError.
+READ_UNDER_A_MEMORY_LIMIT = """
+import resource, sys
+from app.config import ConfigError, load_config
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+try:
+    load_config(sys.argv[1])
+except ConfigError as error:
+    print(error)
+"""
+
+
+def test_a_huge_config_file_is_refused_without_being_read_whole(tmp_path):
+    huge = tmp_path / "images.tar"  # e.g. a data archive passed as --config by mistake
+    with huge.open("wb") as handle:
+        handle.truncate(4 << 30)  # sparse: 4 GiB that take no disk space
+    result = subprocess.run(
+        [sys.executable, "-c", READ_UNDER_A_MEMORY_LIMIT, str(huge)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"{huge}: larger than {MAX_CONFIG_BYTES} bytes"
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("seed: 1 # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8") as caught:
+        load_config(path)
+    assert_one_line(caught.value)
 
 
 def test_override_into_a_value_from_the_file(tmp_path):
@@ -103,27 +177,33 @@ def test_any_text_is_a_config_or_a_config_error(text):
         if tree is None:
             tree = {}
         assert isinstance(validate(tree), Config)
-    except ConfigError:
-        pass
+    except ConfigError as error:
+        assert_one_line(error)
 
 
-yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+yaml_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
+)
 yaml_trees = st.recursive(
     yaml_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @seed(20261125)
 @settings(max_examples=400, deadline=None)
-@given(st.dictionaries(st.sampled_from(["seed", "deterministic", "data", "model", "training", "x"]), yaml_trees))
+@given(
+    st.dictionaries(st.sampled_from(["seed", "deterministic", "data", "model", "training", "x"]), yaml_trees)
+)
 def test_any_yaml_tree_is_a_config_or_a_config_error(tree):
     text = yaml.safe_dump(tree)
     try:
         validate(parse_yaml(text))
-    except ConfigError:
-        pass
+    except ConfigError as error:
+        assert_one_line(error)
 
 
 @seed(20261125)
@@ -132,15 +212,18 @@ def test_any_yaml_tree_is_a_config_or_a_config_error(tree):
 def test_any_override_is_a_config_or_a_config_error(text):
     try:
         load_config(None, [text])
-    except ConfigError:
-        pass
+    except ConfigError as error:
+        assert_one_line(error)
 
 
-@pytest.mark.parametrize(("override", "expected"), [
-    ("training.jit_compile=true", True),
-    ("training.jit_compile=auto", "auto"),
-    ("training.precision=mixed_bfloat16", "mixed_bfloat16"),
-])
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("training.jit_compile=true", True),
+        ("training.jit_compile=auto", "auto"),
+        ("training.precision=mixed_bfloat16", "mixed_bfloat16"),
+    ],
+)
 def test_training_options_for_xla_and_precision(override, expected):
     config = load_config(None, [override])
     assert getattr(config.training, override.split("=")[0].split(".")[1]) == expected
