@@ -1,6 +1,9 @@
 """Run ids and the run manifest: the TF-free pieces shared by the host and the container.
 
-Imported by host code, so nothing here may import tensorflow, numpy or docker.
+`RunRecord` is the manifest's schema: the keys DESIGN.md promises, typed, plus whatever
+else a run wrote (unknown keys are kept and written back as they were read), so older
+manifests still load and the JSON keeps its shape. Imported by host code, so nothing here
+may import tensorflow, numpy or docker.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 MANIFEST_NAME = "manifest.json"
 
 
@@ -28,7 +33,7 @@ class Status(StrEnum):
 
 
 STATUSES = tuple(Status)
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -39,7 +44,7 @@ def new_run_id(now: float | None = None) -> str:
 
 def is_valid_run_id(run_id: str) -> bool:
     """A safe folder name: no separators, no '..', not hidden."""
-    return bool(_RUN_ID.match(run_id)) and ".." not in run_id
+    return bool(_RUN_ID.fullmatch(run_id)) and ".." not in run_id
 
 
 def utc_now() -> str:
@@ -87,19 +92,108 @@ def write_json_atomic(path: str | Path, payload: Any) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+class _Record(BaseModel):
+    # Unknown keys are kept (older or newer code wrote them); only the keys set are written,
+    # so a record read and written back is the same JSON.
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+
+class ImageRecord(_Record):
+    id: str
+    tag: str
+
+
+class GitRecord(_Record):
+    commit: str
+    dirty: bool | None
+
+
+class EnvironmentRecord(_Record):
+    python: str
+    tensorflow: str
+    packages_sha256: str
+
+
+class DataRecord(_Record):
+    fingerprint: str
+
+
+class ClusterRecord(_Record):
+    workers: int = 1
+
+
+class RunRecord(_Record):
+    """One run's manifest.json. Keys in the order a completed run writes them."""
+
+    run_id: str
+    status: Status
+    created_at: str | None = None
+    reproduces: str | None = None  # the run this one re-runs (`invoke reproduce`)
+    config: dict[str, Any] | None = None
+    seed: int | None = None
+    determinism: dict[str, Any] | None = None
+    data: DataRecord | None = None
+    epochs_completed: int = 0
+    metrics: dict[str, Any] | None = None
+    cluster: ClusterRecord | None = None
+    image: ImageRecord | None = None
+    git: GitRecord | None = None
+    environment: EnvironmentRecord | None = None
+    started_at: str | None = None
+    updated_at: str | None = None
+    resumes: list[dict[str, Any]] | None = None  # one entry per --resume, oldest first
+    resumed_from: dict[str, Any] | None = None  # the latest of them
+    weights_sha256: str | None = None
+    finished_at: str | None = None
+    error: str | None = None  # why a run failed, in one line
+    interrupted_by: str | None = None  # SIGTERM, SIGINT, ...
+
+    @property
+    def workers(self) -> int:
+        return self.cluster.workers if self.cluster is not None else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the top level"
+    return f"'{where}': {first['msg']}"
+
+
+def parse_record(payload: Any, source: str = MANIFEST_NAME) -> RunRecord:
+    """A manifest's JSON as a RunRecord; ValueError (one line) when it does not fit the schema."""
+    try:
+        return RunRecord.model_validate(payload)
+    except ValidationError as error:
+        raise ValueError(f"{source} is not a run manifest: {_one_line(error)}") from None
+
+
+def read_record(run_dir: str | Path) -> RunRecord | None:
     """The run's manifest, or None when the run directory or its manifest does not exist."""
     path = Path(run_dir) / MANIFEST_NAME
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read {path}: {error}") from None
+    return parse_record(payload, str(path))
 
 
-def write_manifest(run_dir: str | Path, record: dict[str, Any]) -> None:
-    record["updated_at"] = utc_now()
-    write_json_atomic(Path(run_dir) / MANIFEST_NAME, record)
+def write_record(run_dir: str | Path, record: RunRecord) -> None:
+    """Replace the run's manifest atomically, stamping `updated_at`."""
+    record.updated_at = utc_now()
+    write_json_atomic(Path(run_dir) / MANIFEST_NAME, record.to_json())
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    """`read_record` as a plain dict, for callers that edit the JSON as a mapping."""
+    record = read_record(run_dir)
+    return None if record is None else record.to_json()
+
+
+def write_manifest(run_dir: str | Path, payload: dict[str, Any]) -> None:
+    """`write_record` from a plain dict (checked against the schema first)."""
+    write_record(run_dir, parse_record(payload))
