@@ -33,6 +33,15 @@ def _read(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _port(environ: Mapping[str, str], name: str) -> int | None:
+    value = _read(environ, name)
+    if value is None:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{name}={value!r} is not a port number")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class LaunchFacts:
     """What only the host knows about a run: the image it picked, the code it came from."""
@@ -43,6 +52,7 @@ class LaunchFacts:
     git_dirty: bool | None = None
     launched_by_invoke: bool = False  # then the host, not the container, reports the outcome
     reproduces: str | None = None  # `invoke reproduce`: the run this one re-runs
+    slurm_port_base: int | None = None  # the exported Slurm script: first gRPC port of a job's workers
 
     def to_environment(self) -> dict[str, str]:
         environment = {
@@ -55,6 +65,8 @@ class LaunchFacts:
             environment[LAUNCHER] = INVOKE
         if self.reproduces:
             environment[REPRODUCES] = self.reproduces
+        if self.slurm_port_base is not None:
+            environment[SLURM_PORT_BASE] = str(self.slurm_port_base)
         return environment
 
     @classmethod
@@ -68,6 +80,7 @@ class LaunchFacts:
             git_dirty={"true": True, "false": False}.get(dirty),
             launched_by_invoke=_read(environ, LAUNCHER) == INVOKE,
             reproduces=_read(environ, REPRODUCES),
+            slurm_port_base=_port(environ, SLURM_PORT_BASE),
         )
 
 

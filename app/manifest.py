@@ -155,6 +155,14 @@ class RunRecord(_Record):
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
 
+    def forget(self, key: str) -> None:
+        """Drop a key from the manifest, as if it had never been written."""
+        if key in type(self).model_fields:
+            setattr(self, key, type(self).model_fields[key].get_default())
+            self.model_fields_set.discard(key)
+        elif self.model_extra is not None:
+            self.model_extra.pop(key, None)
+
 
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]

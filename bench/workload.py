@@ -28,7 +28,7 @@ import tensorflow as tf
 from app.config import load_config
 from app.train import checkpoint, data, files
 from app.train.model import build_model, compile_model
-from app.train.run import set_determinism
+from app.train.determinism import set_determinism
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -64,7 +64,7 @@ def fit_pipeline(config, dataset, epochs: int) -> list[float]:
     model.fit(
         data.training_pipeline(dataset.train, batch_size, config.seed, 0, epochs),
         epochs=epochs,
-        steps_per_epoch=data.steps_per_epoch(dataset.train, batch_size),
+        steps_per_epoch=data.batches_per_epoch(dataset.train, batch_size),
         callbacks=[timer],
         shuffle=False,
         verbose=0,

@@ -1,7 +1,7 @@
 """Build time: save scikit-learn's bundled UCI digits, already split, as one .npz file.
 
 The image then needs neither scikit-learn nor SciPy (~200 MB) to write the default
-dataset (`python -m app data`, app/train/export.py reads the file this writes).
+dataset (`python -m app data`, app/train/digits.py reads the file this writes).
 Usage: python bundle-digits.py OUTPUT.npz
 """
 

@@ -37,6 +37,11 @@ class Dataset:
     test: Split | None
     folders: dict[str, Path] = field(default_factory=dict)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of every decoded image."""
+        return tuple(self.train.images.shape[1:])
+
     def counts(self) -> dict[str, int]:
         splits = {"train": self.train, "validation": self.validation, "test": self.test}
         return {name: len(split) for name, split in splits.items() if split is not None}
@@ -78,25 +83,34 @@ def find_unreadable(paths: list[Path], decode) -> str:
     return "one of the images (could not tell which)"
 
 
+def lookup(split: Split):
+    """A tf function from a batch of example indices to (images, labels)."""
+    images = tf.constant(split.images)
+    labels = tf.constant(split.labels)
+    return lambda indices: (tf.gather(images, indices), tf.gather(labels, indices))
+
+
 def training_pipeline(
     split: Split, batch_size: int, seed: int, first_epoch: int, epochs: int
 ) -> tf.data.Dataset:
-    """All remaining epochs back to back; fit() consumes steps_per_epoch batches per epoch."""
+    """All remaining epochs back to back; fit() takes batches_per_epoch batches from it per epoch."""
     orders = np.stack([epoch_order(seed, e, len(split)) for e in range(first_epoch, epochs)])
-    images = tf.constant(split.images)
-    labels = tf.constant(split.labels)
     return (
         tf.data.Dataset.from_tensor_slices(orders)
         .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-        .map(
-            lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        .map(lookup(split), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
 
 
-def steps_per_epoch(split: Split, batch_size: int) -> int:
+def batches_per_epoch(split: Split, batch_size: int) -> int:
+    """Batches in one epoch of `split`, the last one possibly smaller."""
     return -(-len(split) // batch_size)
+
+
+def sample_batch(split: Split, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `size` examples as (images, labels): enough to build a model's variables."""
+    return split.images[:size], split.labels[:size]
 
 
 def eval_pipeline(split: Split, batch_size: int) -> tf.data.Dataset:

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 
 STRATEGY = "MultiWorkerMirroredStrategy"
-SLURM_PORT_BASE = 8888  # SlurmClusterResolver's default; TRAINBOX_SLURM_PORT_BASE overrides it
+SLURM_PORT_BASE = 8888  # SlurmClusterResolver's default; the exported Slurm script sets its own
 CPU_NOMINAL_GPUS = 256
 
 
@@ -66,12 +66,13 @@ def detect(environ=None) -> Cluster:
             raise ValueError(f"TF_CONFIG task index {index} is outside the {len(workers)} workers")
         return Cluster(workers=len(workers), index=index, source="TF_CONFIG")
     if environ.get("SLURM_JOB_ID") and _slurm_tasks(environ) > 1:
-        return Cluster(workers=_slurm_tasks(environ), index=int(environ.get("SLURM_PROCID", "0")),
-                       source="slurm")
+        return Cluster(
+            workers=_slurm_tasks(environ), index=int(environ.get("SLURM_PROCID", "0")), source="slurm"
+        )
     return Cluster(workers=1, index=0, source="single")
 
 
-def make_strategy(cluster: Cluster):
+def make_strategy(cluster: Cluster, slurm_port_base: int | None = None):
     """MultiWorkerMirroredStrategy for a distributed cluster, None for a single worker.
 
     Must run before any other TensorFlow op: the strategy starts this worker's gRPC server.
@@ -82,7 +83,7 @@ def make_strategy(cluster: Cluster):
 
     _patch_keras_metric_reduction()
     if cluster.source == "slurm":
-        port_base = int(os.environ.get("TRAINBOX_SLURM_PORT_BASE") or SLURM_PORT_BASE)
+        port_base = slurm_port_base or SLURM_PORT_BASE
         gpus = len(tf.config.list_physical_devices("GPU"))  # else the resolver runs nvidia-smi
         slurm_resolver = tf.distribute.cluster_resolver.SlurmClusterResolver
         if gpus:
@@ -94,10 +95,12 @@ def make_strategy(cluster: Cluster):
                 port_base=port_base, gpus_per_node=CPU_NOMINAL_GPUS, gpus_per_task=1, auto_set_gpu=False
             )
         # The same spec as TF_CONFIG, so anything reading TF_CONFIG sees the Slurm cluster.
-        os.environ["TF_CONFIG"] = json.dumps({
-            "cluster": resolver.cluster_spec().as_dict(),
-            "task": {"type": resolver.task_type, "index": resolver.task_id},
-        })
+        os.environ["TF_CONFIG"] = json.dumps(
+            {
+                "cluster": resolver.cluster_spec().as_dict(),
+                "task": {"type": resolver.task_type, "index": resolver.task_id},
+            }
+        )
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     return tf.distribute.MultiWorkerMirroredStrategy()
 
@@ -105,10 +108,10 @@ def make_strategy(cluster: Cluster):
 def worker_slice(batch_indices, index: int, workers: int):
     """This worker's part of one global batch: near-equal contiguous slices, in order."""
     size = len(batch_indices)
-    return batch_indices[index * size // workers:(index + 1) * size // workers]
+    return batch_indices[index * size // workers : (index + 1) * size // workers]
 
 
-def steps_per_epoch(examples: int, per_worker_batch: int, workers: int) -> int:
+def global_batches_per_epoch(examples: int, per_worker_batch: int, workers: int) -> int:
     """Global batches per epoch; a last batch too small to give every worker an example is dropped."""
     global_batch = per_worker_batch * workers
     full, remainder = divmod(examples, global_batch)
@@ -118,7 +121,9 @@ def steps_per_epoch(examples: int, per_worker_batch: int, workers: int) -> int:
 def training_dataset(
     strategy, workers: int, split, per_worker_batch: int, seed: int, first_epoch: int, epochs: int
 ):
-    """The remaining epochs as a distributed dataset: each replica gets its slice of every global batch.
+    """The remaining epochs as a distributed dataset, and its global batches per epoch.
+
+    Each replica gets its slice of every global batch.
 
     The order is the single-worker order (a permutation per (seed, epoch)), cut into global
     batches of per_worker_batch x workers; replica r of R takes slice r of each. No auto-sharding:
@@ -128,13 +133,13 @@ def training_dataset(
     import numpy as np
     import tensorflow as tf
 
+    from app.train.data import lookup
     from app.train.files import epoch_order
 
     replicas = strategy.num_replicas_in_sync
     global_batch = per_worker_batch * workers
-    steps = steps_per_epoch(len(split), per_worker_batch, workers)
-    images = tf.constant(split.images)
-    labels = tf.constant(split.labels)
+    steps = global_batches_per_epoch(len(split), per_worker_batch, workers)
+    examples_at = lookup(split)
 
     def for_pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
         local = replicas // context.num_input_pipelines
@@ -143,7 +148,7 @@ def training_dataset(
         for epoch in range(first_epoch, epochs):
             order = epoch_order(seed, epoch, len(split))
             slices = [
-                worker_slice(order[step * global_batch:(step + 1) * global_batch], replica, replicas)
+                worker_slice(order[step * global_batch : (step + 1) * global_batch], replica, replicas)
                 for step in range(steps)
                 for replica in mine
             ]
@@ -155,11 +160,7 @@ def training_dataset(
             epochs_data = epoch_data if epochs_data is None else epochs_data.concatenate(epoch_data)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return (
-            epochs_data.map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)))
-            .prefetch(tf.data.AUTOTUNE)
-            .with_options(options)
-        )
+        return epochs_data.map(examples_at).prefetch(tf.data.AUTOTUNE).with_options(options)
 
     return strategy.distribute_datasets_from_function(for_pipeline), steps
 

@@ -7,10 +7,7 @@ import os
 import platform
 from importlib import metadata
 
-
-def _env(name: str, default=None):
-    value = os.environ.get(name, "").strip()
-    return value or default
+from app.container_env import ImageFacts, LaunchFacts
 
 
 def packages_sha256() -> tuple[str, int]:
@@ -24,19 +21,16 @@ def packages_sha256() -> tuple[str, int]:
     return hashlib.sha256(text.encode("utf-8")).hexdigest(), len(lines)
 
 
-def provenance() -> dict:
+def provenance(launch: LaunchFacts, image: ImageFacts) -> dict:
+    """The manifest's `image`, `git` and `environment` records."""
     import keras
     import numpy
     import tensorflow as tf
 
-    dirty = _env("TRAINBOX_GIT_DIRTY")
     digest, count = packages_sha256()
     return {
-        "image": {"id": _env("TRAINBOX_IMAGE_ID", "unknown"), "tag": _env("TRAINBOX_IMAGE_TAG", "unknown")},
-        "git": {
-            "commit": _env("TRAINBOX_GIT_COMMIT", "unknown"),
-            "dirty": {"true": True, "false": False}.get((dirty or "").lower()),
-        },
+        "image": {"id": launch.image_id, "tag": launch.image_tag},
+        "git": {"commit": launch.git_commit, "dirty": launch.git_dirty},
         "environment": {
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
@@ -44,8 +38,8 @@ def provenance() -> dict:
             "numpy": numpy.__version__,
             "packages_sha256": digest,
             "packages_count": count,
-            "lock_sha256": _env("TRAINBOX_LOCK_SHA256"),
-            "variant": _env("TRAINBOX_VARIANT"),
+            "lock_sha256": image.lock_sha256,
+            "variant": image.variant,
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],

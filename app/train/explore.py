@@ -14,6 +14,7 @@ import numpy as np
 
 from app import manifest
 from app.config import Config, load_config
+from app.manifest import Status
 from app.train.plots import learning_curves_figure
 
 
@@ -34,29 +35,35 @@ class FinishedRun:
         return keras.models.load_model(self.run_dir / "model.keras", compile=False)
 
 
-def default_dir(container_path: str, local: str) -> Path:
-    """/outputs or /data inside the image, ./outputs or ./data elsewhere."""
-    return Path(container_path) if Path(container_path).is_dir() else Path(local)
+def default_dir(mount: str, local: str) -> Path:
+    """The mount point inside the image (/data, /outputs), else the local folder."""
+    return Path(mount) if Path(mount).is_dir() else Path(local)
 
 
-def list_runs(output_dir: str | Path, status: str | None = "completed") -> list[Path]:
+def list_runs(output_dir: str | Path, status: Status | None = Status.COMPLETED) -> list[Path]:
     """Run directories under output_dir (oldest first), only those with `status` unless None."""
-    runs = []
-    for child in sorted(Path(output_dir).iterdir()) if Path(output_dir).is_dir() else []:
-        try:
-            record = manifest.read_manifest(child) if child.is_dir() else None
-        except ValueError:
-            continue
-        if record is not None and (status is None or record.get("status") == status):
-            runs.append(child)
-    return runs
+    return [run_dir for run_dir, _ in _runs(output_dir, status)]
 
 
 def latest_run(output_dir: str | Path) -> Path:
-    runs = list_runs(output_dir)
+    """The completed run whose manifest was written last."""
+    runs = _runs(output_dir, Status.COMPLETED)
     if not runs:
         raise FileNotFoundError(f"no completed run in {output_dir}: train one with `invoke train`")
-    return max(runs, key=lambda run: (manifest.read_manifest(run) or {}).get("updated_at", ""))
+    return max(runs, key=lambda found: found[1].updated_at or "")[0]
+
+
+def _runs(output_dir: str | Path, status: Status | None) -> list[tuple[Path, manifest.RunRecord]]:
+    output_dir = Path(output_dir)
+    found = []
+    for child in sorted(output_dir.iterdir()) if output_dir.is_dir() else []:
+        try:
+            record = manifest.read_record(child) if child.is_dir() else None
+        except ValueError:
+            continue  # not a run directory, or a torn manifest
+        if record is not None and (status is None or record.status == status):
+            found.append((child, record))
+    return found
 
 
 def load_run(run_dir: str | Path) -> FinishedRun:
@@ -87,7 +94,7 @@ class Predictions:
 
 def predict_test_set(run: FinishedRun, data_dir: str | Path, model=None) -> Predictions:
     """The run's model on its test split, read exactly as the training read it."""
-    from app.train.data import load_dataset
+    from app.train.data import eval_pipeline, load_dataset
     from app.train.files import plan_dataset
 
     plan = plan_dataset(Path(data_dir), run.config.data, run.config.seed)
@@ -96,8 +103,14 @@ def predict_test_set(run: FinishedRun, data_dir: str | Path, model=None) -> Pred
     if split is None:
         raise ValueError("the run's config has neither data.test nor a validation split to show")
     model = model or run.load_model()
-    probabilities = model.predict(split.images, batch_size=256, verbose=0)
-    return Predictions(split.images, split.labels, probabilities.argmax(axis=1), dataset.class_names)
+    images, labels, predicted = [], [], []
+    for batch_images, batch_labels in eval_pipeline(split, 256):
+        images.append(batch_images.numpy())
+        labels.append(batch_labels.numpy())
+        predicted.append(model.predict_on_batch(batch_images).argmax(axis=1))
+    return Predictions(
+        np.concatenate(images), np.concatenate(labels), np.concatenate(predicted), dataset.class_names
+    )
 
 
 def plot_prediction_grid(predictions: Predictions, rows: int = 4, columns: int = 8, seed: int = 0):

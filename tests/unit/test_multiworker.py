@@ -40,9 +40,9 @@ def test_worker_slices_cover_the_global_batch_in_order():
 
 
 def test_steps_drop_only_a_last_batch_too_small_for_every_worker():
-    assert distribute.steps_per_epoch(1295, 32, 2) == 21  # 20 x 64 + 15
-    assert distribute.steps_per_epoch(129, 32, 2) == 2  # remainder 1 < 2 workers: dropped
-    assert distribute.steps_per_epoch(1295, 32, 1) == 41
+    assert distribute.global_batches_per_epoch(1295, 32, 2) == 21  # 20 x 64 + 15
+    assert distribute.global_batches_per_epoch(129, 32, 2) == 2  # remainder 1 < 2 workers: dropped
+    assert distribute.global_batches_per_epoch(1295, 32, 1) == 41
 
 
 def test_every_worker_gets_its_own_tf_config_and_name():

@@ -11,16 +11,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-DATASET_NAME = "digits"
+from app.settings import DEFAULT_DATASET
+
 BUNDLED = Path(sys.prefix) / "share" / "trainbox" / "digits.npz"  # written by the Dockerfile
 
 
-def export_digits(data_dir: Path) -> tuple[Path, bool]:
+def write_digits(data_dir: Path) -> tuple[Path, bool]:
     """Write DIR/digits/{train,test}/<class>/<n>.png; returns (path, written). No-op if present."""
     import numpy as np
     from PIL import Image
 
-    target = data_dir / DATASET_NAME
+    target = data_dir / DEFAULT_DATASET
     if target.exists():
         return target, False
     if not BUNDLED.is_file():
@@ -29,7 +30,7 @@ def export_digits(data_dir: Path) -> tuple[Path, bool]:
         images, labels = digits["images"], digits["labels"]
         splits = {"train": digits["train"], "test": digits["test"]}
     data_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{DATASET_NAME}.", dir=data_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_DATASET}.", dir=data_dir))
     try:
         for split, indices in splits.items():
             for index in indices:

@@ -1,0 +1,81 @@
+"""`python -m app train`: the checks, the run's phases in order, and how the process ends.
+
+TensorFlow loads only after the cheap checks (config, run directory, data), so a user's
+mistake costs a second. The run's lock is held from before the first write to the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+
+from app.container_env import LaunchFacts
+from app.train import distribute, exits, signals
+from app.train.errors import Interrupted, UserError
+from app.train.preflight import TrainRequest, preflight
+
+
+def train(request: TrainRequest) -> int:
+    signals.install()
+    run = None
+    with contextlib.ExitStack() as lock:  # the run's lock, once taken, until training is over
+        try:
+            launch, cluster = read_environment()
+            checked = preflight(request, lock if cluster.is_chief else None)
+            from app.train import data, phases  # TensorFlow loads here, after the cheap checks
+
+            strategy = start_tensorflow(cluster, launch)
+            dataset = data.load_dataset(checked.plan, checked.config.data)
+            print(
+                f"run {checked.run_id}: {len(dataset.train)} training images, classes {dataset.class_names}",
+                flush=True,
+            )
+            run = phases.Run(checked, cluster, launch)
+            phases.start(run, dataset, request.data_dir, strategy, lock)
+            phases.fit(run, dataset, strategy)
+            metrics = phases.evaluate(run, dataset)
+            phases.finish(run, metrics)
+        except (Exception, Interrupted) as error:
+            return end(error, run)
+    print_run_dir(run)
+    if "test_accuracy" in metrics and not launch.launched_by_invoke:
+        print(f"test accuracy: {metrics['test_accuracy']:.4f}", flush=True)
+    return exits.EXIT_OK
+
+
+def start_tensorflow(cluster: distribute.Cluster, launch: LaunchFacts):
+    """Thread pools, then the distribution strategy (None for one worker): before any other op."""
+    from app.train import threads
+
+    threads.configure()  # pools sized to the container's CPU quota
+    strategy = distribute.make_strategy(cluster, launch.slurm_port_base)
+    if cluster.distributed:
+        print(f"worker {cluster.index} of {cluster.workers} ({cluster.source})", flush=True)
+    return strategy
+
+
+def read_environment() -> tuple[LaunchFacts, distribute.Cluster]:
+    """What the launcher set (TRAINBOX_*, TF_CONFIG, Slurm's variables); a bad value is one line."""
+    try:
+        return LaunchFacts.from_environment(), distribute.detect()
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def end(error: BaseException, run) -> int:
+    claimed = run is not None and run.claimed
+    ending = exits.ending_for(error, run.run_id if run is not None else None, claimed)
+    if ending.show_traceback:
+        traceback.print_exception(error)
+    if ending.status is not None:
+        run.mark(ending.status, **ending.fields)
+    if ending.show_run_dir:
+        print_run_dir(run)
+    print(f"trainbox: {ending.line}", file=sys.stderr, flush=True)
+    return ending.exit_status
+
+
+def print_run_dir(run) -> None:
+    if not run.launch.launched_by_invoke:  # under `invoke train` the host prints the paths the user knows
+        print(f"run directory: {run.run_dir}", flush=True)

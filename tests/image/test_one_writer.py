@@ -1,0 +1,44 @@
+"""One writer per run directory, for real: a second `train --resume` of a live run is refused."""
+
+import signal
+import subprocess
+
+import pytest
+from image_helpers import REPO, TINY, app_command, app_env, read_manifest, run_app, train_args, wait_for_epochs
+from test_bad_inputs import assert_user_error
+
+pytestmark = pytest.mark.image
+
+
+def resume(data_dir, output_dir, run_id: str) -> subprocess.CompletedProcess:
+    return run_app("train", "--resume", run_id, "--data-dir", str(data_dir), "--output-dir", str(output_dir))
+
+
+def test_resume_of_a_run_being_written_is_refused_and_touches_nothing(digits_dir, tmp_path):
+    run_dir = tmp_path / "live"
+    with (tmp_path / "log.txt").open("w") as log:
+        writer = subprocess.Popen(
+            app_command(*train_args(digits_dir, tmp_path, "live", [*TINY, "training.epochs=3"])),
+            cwd=REPO,
+            env=app_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_epochs(run_dir, 1, writer)
+        second = resume(digits_dir, tmp_path, "live")
+        assert_user_error(second, f"--resume live: run live is being written by process {writer.pid} on ")
+        record = read_manifest(run_dir)
+        assert record["status"] == "running" and "resumes" not in record, "the refused writer wrote nothing"
+        assert writer.poll() is None, "the first writer is still training"
+
+        writer.send_signal(signal.SIGTERM)
+        assert writer.wait(timeout=60) == 143, (tmp_path / "log.txt").read_text()[-2000:]
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    # The writer is gone, and its lock with it: now the run resumes.
+    again = resume(digits_dir, tmp_path, "live")
+    assert again.returncode == 0, again.stderr[-2000:]
+    record = read_manifest(run_dir)
+    assert record["status"] == "completed" and len(record["resumes"]) == 1

@@ -1,0 +1,31 @@
+"""The host <-> container contract: what the host sets is what the container reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.container_env import SLURM_PORT_BASE, LaunchFacts
+
+
+def test_launch_facts_round_trip_through_the_environment():
+    facts = LaunchFacts(
+        image_id="sha256:0123",
+        image_tag="trainbox:cpu",
+        git_commit="abc123",
+        git_dirty=True,
+        launched_by_invoke=True,
+        reproduces="20261125-180512-3fa9c2",
+        slurm_port_base=31000,
+    )
+    assert LaunchFacts.from_environment(facts.to_environment()) == facts
+
+
+def test_nothing_set_is_unknown():
+    assert LaunchFacts.from_environment({}) == LaunchFacts()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "70000", "-1"])
+def test_a_bad_slurm_port_base_is_one_line_naming_the_variable(value):
+    with pytest.raises(ValueError, match=f"{SLURM_PORT_BASE}=") as caught:
+        LaunchFacts.from_environment({SLURM_PORT_BASE: value})
+    assert "\n" not in str(caught.value)
