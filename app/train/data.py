@@ -7,6 +7,7 @@ seeded by (seed, epoch), so a resumed run sees exactly the batches it would have
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def decode_files(files: FileList, config: DataConfig) -> Split:
     channels = 1 if config.color_mode == "grayscale" else 3
     decode = _decoder(config.image_size, channels)
     pipeline = (
-        tf.data.Dataset.from_tensor_slices([str(p) for p in files.paths])
+        tf.data.Dataset.from_tensor_slices([os.fsencode(p) for p in files.paths])  # any file name
         .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .batch(DECODE_BATCH)
         .prefetch(tf.data.AUTOTUNE)
@@ -77,7 +78,7 @@ def decode_files(files: FileList, config: DataConfig) -> Split:
 def find_unreadable(paths: list[Path], decode) -> str:
     for path in paths:
         try:
-            decode(tf.constant(str(path)))
+            decode(tf.constant(os.fsencode(path)))
         except tf.errors.OpError:
             return str(path)
     return "one of the images (could not tell which)"

@@ -7,6 +7,8 @@ one clean line.
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,7 +99,7 @@ def fingerprint(data_dir: Path, folders: dict[str, Path]) -> str:
     digest = hashlib.sha256()
     files = sorted({p for folder in folders.values() for p in folder.rglob("*") if p.is_file()})
     for path in files:
-        relative = path.relative_to(root).as_posix().encode("utf-8")
+        relative = os.fsencode(path.relative_to(root).as_posix())  # any bytes a file name holds
         content = path.read_bytes()
         digest.update(len(relative).to_bytes(8, "big") + relative)
         digest.update(len(content).to_bytes(8, "big") + content)
@@ -110,13 +112,21 @@ def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
 
 
 def verify_images(files: FileList) -> None:
-    """Decode every image once with PIL: a clear error naming the first unreadable file."""
-    for path in files.paths:
-        try:
-            with Image.open(path) as image:
-                image.load()
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
-            raise UserError(f"unreadable image: {path} ({type(error).__name__})") from None
+    """Decode every image once with PIL: a clear error naming the first unreadable file.
+
+    An image with more pixels than PIL's Image.MAX_IMAGE_PIXELS may be a decompression bomb
+    (a few KB of PNG that decode to gigabytes): it is refused, not decoded.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        for path in files.paths:
+            try:
+                with Image.open(path) as image:
+                    image.load()
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+                raise UserError(f"image too large: {path} ({error})") from None
+            except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+                raise UserError(f"unreadable image: {path} ({type(error).__name__})") from None
 
 
 def plan_dataset(data_dir: Path, config: DataConfig, seed: int) -> Plan:
