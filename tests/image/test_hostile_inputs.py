@@ -56,7 +56,10 @@ def train(data_dir: Path, output_dir: Path, run_id: str = "hostile"):
 
 @pytest.mark.parametrize(
     ("size", "what"),
-    [((20_000, 10_000), "200 M pixels: PIL's DecompressionBombError"), ((10_000, 9_000), "90 M: the warning")],
+    [
+        ((20_000, 10_000), "200 M pixels: PIL's DecompressionBombError"),
+        ((10_000, 9_000), "90 M: the warning"),
+    ],
 )
 def test_a_decompression_bomb_png_is_one_line_naming_the_file(tmp_path, size, what):
     data_dir = pet_photos(tmp_path / "data")
@@ -97,3 +100,19 @@ def test_an_unreadable_image_with_a_name_that_is_not_utf8_is_one_line(tmp_path):
     result = train(data_dir, tmp_path / "out")
     assert_user_error(result, "unreadable image", "-broken.png")
     assert not (tmp_path / "out" / "hostile").exists()
+
+
+@pytest.mark.parametrize("override", ["\n", "training.\nepochs=3", "\r"])
+def test_a_newline_in_set_is_one_trainbox_line(digits_dir, tmp_path, override):
+    result = run_app("train", "--set", override, "--data-dir", str(digits_dir), "--output-dir", str(tmp_path))
+    assert_user_error(result, "--set ")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_yaml_key_with_a_newline_is_one_trainbox_line(digits_dir, tmp_path):
+    config = tmp_path / "experiment.yaml"
+    config.write_text('training:\n  "epochs\\nepochs": 3\n')
+    result = run_app(
+        "train", "--config", str(config), "--data-dir", str(digits_dir), "--output-dir", str(tmp_path / "out")
+    )
+    assert_user_error(result, "unknown config key 'training.epochs\\nepochs'")

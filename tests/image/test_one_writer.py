@@ -4,7 +4,16 @@ import signal
 import subprocess
 
 import pytest
-from image_helpers import REPO, TINY, app_command, app_env, read_manifest, run_app, train_args, wait_for_epochs
+from image_helpers import (
+    REPO,
+    TINY,
+    app_command,
+    app_env,
+    read_manifest,
+    run_app,
+    train_args,
+    wait_for_epochs,
+)
 from test_bad_inputs import assert_user_error
 
 pytestmark = pytest.mark.image
