@@ -71,6 +71,7 @@ class Run:
 
 
 def start(run: Run, dataset: data.Dataset, data_dir: Path, strategy, lock: contextlib.ExitStack) -> None:
+    """Claim the run (after this, the run's end is recorded whatever happens), then get its model."""
     config = run.config
     determinism = set_determinism(config.seed, config.deterministic)
     facts = environment.provenance(run.launch, ImageFacts.from_environment())
@@ -243,6 +244,7 @@ def tensorboard_callbacks(run_dir: Path) -> list:
 
 
 def fit(run: Run, dataset: data.Dataset, strategy) -> None:
+    """Train from run.first_epoch to the configured epochs, recording after each one."""
     config = run.config
     training = config.training
     if run.first_epoch >= training.epochs:
@@ -291,6 +293,7 @@ def evaluate(run: Run, dataset: data.Dataset) -> dict:
 
 
 def finish(run: Run, metrics: dict) -> None:
+    """The model, its curves, then the `completed` manifest; a signal waits until all are written."""
     with critical():
         outputs.save_model(run.model, run.run_dir)
         outputs.save_learning_curves(run.run_dir, run.history)
