@@ -81,11 +81,10 @@ def start(run: Run, dataset: data.Dataset, data_dir: Path, strategy, lock: conte
         "per_worker_batch_size": config.training.batch_size,
         "global_batch_size": config.training.batch_size * run.cluster.workers,
     }
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     restored = None
     if run.resuming:
         check_same_data(run, data_record)
-        with scope:
+        with strategy_scope(strategy):
             restored, skipped = checkpoint.load_newest(run.checkpoint_dir)
         with critical():
             use_directory(run, lock)
@@ -100,10 +99,15 @@ def start(run: Run, dataset: data.Dataset, data_dir: Path, strategy, lock: conte
             run.save_manifest()
             run.claimed = True
     outputs.write_class_names(run.run_dir, dataset.class_names)
-    with scope:  # variables mirrored on every worker
+    with strategy_scope(strategy):  # variables mirrored on every worker
         restore_or_build_model(run, restored, dataset)
     if strategy is not None:
         distribute.prepare_model(run.model, strategy, data.sample_batch(dataset.train, 1))
+
+
+def strategy_scope(strategy):
+    """A fresh scope each time: a distribution strategy's scope cannot be entered twice."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def use_directory(run: Run, lock: contextlib.ExitStack) -> None:
