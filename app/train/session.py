@@ -9,11 +9,15 @@ from __future__ import annotations
 import contextlib
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from app.container_env import LaunchFacts
 from app.train import distribute, exits, signals
 from app.train.errors import Interrupted, UserError
 from app.train.preflight import TrainRequest, preflight
+
+if TYPE_CHECKING:  # app.train.phases imports TensorFlow
+    from app.train.phases import Run
 
 
 def train(request: TrainRequest) -> int:
@@ -63,7 +67,8 @@ def read_environment() -> tuple[LaunchFacts, distribute.Cluster]:
         raise UserError(str(error)) from None
 
 
-def end(error: BaseException, run) -> int:
+def end(error: BaseException, run: Run | None) -> int:
+    """Record, print and return what exits.py says this error means."""
     claimed = run is not None and run.claimed
     ending = exits.ending_for(error, run.run_id if run is not None else None, claimed)
     if ending.show_traceback:
@@ -76,6 +81,6 @@ def end(error: BaseException, run) -> int:
     return ending.exit_status
 
 
-def print_run_dir(run) -> None:
+def print_run_dir(run: Run) -> None:
     if not run.launch.launched_by_invoke:  # under `invoke train` the host prints the paths the user knows
         print(f"run directory: {run.run_dir}", flush=True)
