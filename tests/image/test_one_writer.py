@@ -1,38 +1,18 @@
 """One writer per run directory, for real: a second `train --resume` of a live run is refused."""
 
 import signal
-import subprocess
 
 import pytest
-from image_helpers import (
-    REPO,
-    TINY,
-    app_command,
-    app_env,
-    read_manifest,
-    run_app,
-    train_args,
-    wait_for_epochs,
-)
+from image_helpers import read_manifest, wait_for_epochs
 from test_bad_inputs import assert_user_error
+from test_reproducible import resume, start_training
 
 pytestmark = pytest.mark.image
 
 
-def resume(data_dir, output_dir, run_id: str) -> subprocess.CompletedProcess:
-    return run_app("train", "--resume", run_id, "--data-dir", str(data_dir), "--output-dir", str(output_dir))
-
-
 def test_resume_of_a_run_being_written_is_refused_and_touches_nothing(digits_dir, tmp_path):
     run_dir = tmp_path / "live"
-    with (tmp_path / "log.txt").open("w") as log:
-        writer = subprocess.Popen(
-            app_command(*train_args(digits_dir, tmp_path, "live", [*TINY, "training.epochs=3"])),
-            cwd=REPO,
-            env=app_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    writer = start_training(digits_dir, tmp_path, "live", tmp_path / "log.txt")
     try:
         wait_for_epochs(run_dir, 1, writer)
         second = resume(digits_dir, tmp_path, "live")
