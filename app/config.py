@@ -57,6 +57,12 @@ class DataConfig(_Section):
     test: str | None = "digits/test"
     image_size: list[int] = Field(default=[16, 16], min_length=2, max_length=2)
     color_mode: Literal["grayscale", "rgb"] = "grayscale"
+    # To image_size: stretch (ignore the aspect), crop (centre crop to the aspect, then
+    # resize) or pad (letterbox: the whole photo, black bars).
+    resize: Literal["stretch", "crop", "pad"] = "stretch"
+    # A file that is not an image: an error naming it (false), or skipped and listed in
+    # the manifest under data.skipped (true).
+    skip_unreadable: bool = False
 
     _relative = field_validator("train", "validation", "test")(_check_relative)
 

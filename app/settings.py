@@ -62,3 +62,22 @@ LOCALHOST = "127.0.0.1"
 
 # --- the bundled default dataset --------------------------------------------------------
 DEFAULT_DATASET = "digits"
+
+# --- image files and the decoded-image cache --------------------------------------------
+# Which files in a class folder are photos (case-insensitive). Pillow reads each by its
+# content, so a GIF named .jpg is still decoded as the GIF it is.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
+IMAGE_KINDS = "JPEG, PNG, GIF, BMP, WebP"
+# Decoded images are kept here unless --cache-dir says otherwise: inside the output
+# directory, so the cache survives runs and sits on a disk the user already chose for
+# large files; hidden, so it never looks like (or collides with) a run directory.
+CACHE_DIR_NAME = ".cache"
+CACHE_MOUNT = "/cache"
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def default_cache_dir(output_dir: Path) -> Path:
+    return output_dir / CACHE_DIR_NAME

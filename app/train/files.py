@@ -1,24 +1,24 @@
-"""TF-free data checks: list image folders, verify every image, split, fingerprint.
+"""TF-free data checks: list image folders, split, fingerprint.
 
 Runs before TensorFlow is imported, so a user's data mistake costs a second and prints
-one clean line.
+one clean line. Whether each file really is an image is found out while decoding it
+(app/train/cache_build.py), in parallel and only once per cache.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from app import settings
 from app.config import DataConfig
+from app.progress import progress
 from app.train.errors import UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+READ_CHUNK = 1 << 20
 
 
 @dataclass
@@ -37,6 +37,15 @@ class Plan:
     validation: FileList | None
     test: FileList | None
     folders: dict[str, Path] = field(default_factory=dict)
+    data_dir: Path = Path(".")
+
+    def splits(self) -> dict[str, FileList]:
+        named = {"train": self.train, "validation": self.validation, "test": self.test}
+        return {name: files for name, files in named.items() if files is not None}
+
+    def folder_of(self, split: str) -> Path:
+        """The folder a split's files come from (a validation_split comes from data.train)."""
+        return self.folders.get(split, self.folders["train"])
 
 
 def resolve_folder(data_dir: Path, relative: str, key: str) -> Path:
@@ -67,14 +76,14 @@ def list_images(data_dir: Path, folder: Path, class_names: list[str], key: str) 
         if not class_dir.is_dir():
             continue
         for path in sorted(class_dir.rglob("*")):
-            if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            if path.name.startswith(".") or not settings.is_image_name(path.name) or not path.is_file():
                 continue
             if root not in path.resolve().parents:
                 raise UserError(f"data.{key}: {path} is a link that resolves outside the data directory")
             paths.append(path)
             labels.append(index)
     if not paths:
-        raise UserError(f"data.{key}: no PNG/JPEG images under {folder}")
+        raise UserError(f"data.{key}: no images ({settings.IMAGE_KINDS}) under {folder}")
     return FileList(paths, np.asarray(labels, dtype=np.int32))
 
 
@@ -93,40 +102,33 @@ def stratified_split(files: FileList, fraction: float, seed: int) -> tuple[FileL
     return pick(np.asarray(keep, dtype=np.int64)), pick(np.asarray(hold, dtype=np.int64))
 
 
-def fingerprint(data_dir: Path, folders: dict[str, Path]) -> str:
-    """sha256 over every file's path (relative to the data dir) and bytes, in sorted order."""
+def fingerprint(data_dir: Path, folders: dict[str, Path]) -> tuple[str, dict[Path, str]]:
+    """(sha256 over every file's path, relative to the data dir, and bytes, in sorted order;
+    the sha256 of each file's bytes). One read per file serves both: the first is the
+    manifest's `data.fingerprint`, the others key the decoded-image cache.
+    """
     root = data_dir.resolve()
     digest = hashlib.sha256()
     files = sorted({p for folder in folders.values() for p in folder.rglob("*") if p.is_file()})
-    for path in files:
-        relative = os.fsencode(path.relative_to(root).as_posix())  # any bytes a file name holds
-        content = path.read_bytes()
-        digest.update(len(relative).to_bytes(8, "big") + relative)
-        digest.update(len(content).to_bytes(8, "big") + content)
-    return digest.hexdigest()
+    each: dict[Path, str] = {}
+    with progress(sum(p.stat().st_size for p in files), "fingerprinting the data", "B") as bar:
+        for path in files:
+            relative = path.relative_to(root).as_posix().encode("utf-8")
+            digest.update(len(relative).to_bytes(8, "big") + relative)
+            digest.update(path.stat().st_size.to_bytes(8, "big"))
+            own = hashlib.sha256()
+            with open(path, "rb") as handle:
+                while chunk := handle.read(READ_CHUNK):
+                    digest.update(chunk)
+                    own.update(chunk)
+                    bar.advance(len(chunk))
+            each[path] = own.hexdigest()
+    return digest.hexdigest(), each
 
 
 def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
     """The training order of one epoch: a pure function of (seed, epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
-
-
-def verify_images(files: FileList) -> None:
-    """Decode every image once with PIL: a clear error naming the first unreadable file.
-
-    An image with more pixels than PIL's Image.MAX_IMAGE_PIXELS may be a decompression bomb
-    (a few KB of PNG that decode to gigabytes): it is refused, not decoded.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        for path in files.paths:
-            try:
-                with Image.open(path) as image:
-                    image.load()
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-                raise UserError(f"image too large: {path} ({error})") from None
-            except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
-                raise UserError(f"unreadable image: {path} ({type(error).__name__})") from None
 
 
 def plan_dataset(data_dir: Path, config: DataConfig, seed: int) -> Plan:
@@ -160,7 +162,4 @@ def plan_dataset(data_dir: Path, config: DataConfig, seed: int) -> Plan:
         if not validation_files.paths:
             validation_files = None
     test_files = other_split("test") if config.test is not None else None
-    for files in (train_files, validation_files, test_files):
-        if files is not None:
-            verify_images(files)
-    return Plan(class_names, train_files, validation_files, test_files, folders)
+    return Plan(class_names, train_files, validation_files, test_files, folders, data_dir)
