@@ -73,6 +73,10 @@ IMAGE_KINDS = "JPEG, PNG, GIF, BMP, WebP"
 # large files; hidden, so it never looks like (or collides with) a run directory.
 CACHE_DIR_NAME = ".cache"
 CACHE_MOUNT = "/cache"
+# The training prints these while it fills the cache; the host reads them to tell an
+# out-of-memory kill while decoding photos from one while training.
+CACHE_DECODING = "cache: decoding "
+CACHE_WRITTEN = "cache: wrote "
 
 
 def is_image_name(name: str) -> bool:

@@ -47,11 +47,12 @@ def load(config_file: str, data_dir: Path, overrides: list[str]):
     """The config and decoded data exactly as `python -m app train` gets them."""
     config = load_config(config_file, overrides)
     plan = files.plan_dataset(data_dir, config.data, config.seed)
-    return config, data.load_dataset(plan, config.data)
+    cache_dir = Path(tempfile.mkdtemp(prefix="trainbox-bench-cache-"))
+    return config, data.load_dataset(plan, config.data, cache_dir)
 
 
 def fresh_model(config, dataset):
-    model = build_model(config.model, tuple(dataset.train.images.shape[1:]), len(dataset.class_names),
+    model = build_model(config.model, dataset.image_shape, len(dataset.class_names),
                         config.training.precision)
     compile_model(model, config.training)
     return model
@@ -75,9 +76,10 @@ def fit_pipeline(config, dataset, epochs: int) -> list[float]:
 def fit_in_memory(config, dataset, epochs: int) -> list[float]:
     """The same model fed straight from NumPy arrays (Keras slices and shuffles them)."""
     model, timer = fresh_model(config, dataset), EpochTimer()
+    images, labels = data.sample_batch(dataset.train, len(dataset.train))
     model.fit(
-        dataset.train.images,
-        dataset.train.labels,
+        images,
+        labels,
         batch_size=config.training.batch_size,
         epochs=epochs,
         callbacks=[timer],
@@ -108,7 +110,7 @@ def fit_streaming(config, dataset, data_dir: Path, epochs: int) -> list[float]:
 def checkpoint_seconds(config, dataset, output_dir: Path, repeats: int) -> list[float]:
     """What EpochRecorder pays after every epoch to write a checkpoint (model + RNG state)."""
     model = fresh_model(config, dataset)
-    model.fit(dataset.train.images[:64], dataset.train.labels[:64], epochs=1, verbose=0)
+    model.fit(*data.sample_batch(dataset.train, 64), epochs=1, verbose=0)
     history = [{"epoch": 1}]
     timings = []
     with tempfile.TemporaryDirectory(dir=output_dir) as scratch:

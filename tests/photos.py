@@ -104,8 +104,12 @@ def encode(picture: Image.Image, saver: str) -> bytes:
 
 
 def make_photos(
-    folder: Path, per_class: int, seed: int = 0, sizes: tuple[int, int] = (24, 96),
-    classes: tuple[str, ...] = CLASSES, variants: tuple[Variant, ...] = VARIANTS,
+    folder: Path,
+    per_class: int,
+    seed: int = 0,
+    sizes: tuple[int, int] = (24, 96),
+    classes: tuple[str, ...] = CLASSES,
+    variants: tuple[Variant, ...] = VARIANTS,
 ) -> list[Path]:
     """folder/<class>/<class>-<i><suffix> for every class; sides drawn from `sizes`."""
     rng = np.random.default_rng(seed)

@@ -150,11 +150,13 @@ def remove_quietly(container) -> None:
             raise
 
 
-def follow_logs(container) -> None:
+def follow_logs(container, watch: DecodingWatch | None = None) -> None:
     """Copy the container's output to ours as it comes."""
     for chunk in container.logs(stream=True, follow=True):
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
+        if watch is not None:
+            watch.feed(chunk)
 
 
 def run_foreground(spec: ContainerSpec, echo=print) -> int:
@@ -165,9 +167,10 @@ def run_foreground(spec: ContainerSpec, echo=print) -> int:
     """
     with interruptible():
         container = start(spec)
+        phase = DecodingWatch()
         try:
             try:
-                follow_logs(container)
+                follow_logs(container, phase)
                 status = container.wait()["StatusCode"]
             except KeyboardInterrupt:
                 echo(f"\nstopping {container.name} (up to {STOP_TIMEOUT_S} s) ...")
@@ -175,16 +178,40 @@ def run_foreground(spec: ContainerSpec, echo=print) -> int:
                 container.wait()
                 return EXIT_INTERRUPTED
             if status == EXIT_OOM:
-                _explain_oom(container, spec)
+                _explain_oom(container, spec, decoding=phase.decoding)
             return status
         finally:
             remove_quietly(container)
 
 
-def _explain_oom(container, spec: ContainerSpec) -> None:
+class DecodingWatch:
+    """Whether the training was filling its image cache when its output stopped."""
+
+    def __init__(self) -> None:
+        self.decoding = False
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        for line in lines:
+            if line.startswith(settings.CACHE_DECODING.encode()):
+                self.decoding = True
+            elif line.startswith(settings.CACHE_WRITTEN.encode()):
+                self.decoding = False
+
+
+def _explain_oom(container, spec: ContainerSpec, decoding: bool = False) -> None:
     container.reload()
     if container.attrs.get("State", {}).get("OOMKilled"):
         limit = spec.limits.memory or "the host's memory"
+        if decoding:
+            raise TrainboxError(
+                f"the container ran out of memory (limit {limit}) and was killed (exit 137) while "
+                "decoding photos into the cache: the photos are the cause, not the batch (each decoding "
+                "process holds one full-size photo) - raise --memory or lower --cpus (one process per "
+                "CPU), then run again: the images decoded so far are kept",
+                exit_code=EXIT_OOM,
+            )
         raise TrainboxError(
             f"the container ran out of memory (limit {limit}) and was killed (exit 137): "
             "raise --memory or lower training.batch_size / data.image_size",

@@ -16,7 +16,6 @@ from app.launch.errors import TrainboxError, UsageError, boundary
 from app.launch.folders import ensure_writable_dir, resolve_dir
 from app.launch.provenance import git_state
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DATA_LOCK = ".trainbox-data.lock"
 
 
@@ -28,6 +27,7 @@ class TrainRequest:
     resume: str | None = None
     data_dir: str | None = None
     output_dir: str | None = None
+    cache_dir: str | None = None  # decoded images; default <output dir>/.cache (no extra mount)
     image: str | None = None
     limits: containers.Limits = field(default_factory=containers.Limits)
     run_id: str | None = None  # a new run's id chosen by the caller (e.g. `invoke reproduce`)
@@ -53,7 +53,7 @@ def _class_folders(folder: Path) -> list[str]:
     return [
         child.name
         for child in sorted(folder.iterdir())
-        if child.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in child.iterdir())
+        if child.is_dir() and any(settings.is_image_name(p.name) for p in child.iterdir())
     ]
 
 
@@ -70,7 +70,9 @@ def check_data(config: Config, data_dir: Path) -> None:
             raise UsageError(f"data.{key}: folder not found: {folder}")
         classes = _class_folders(folder)
         if not classes:
-            raise UsageError(f"data.{key}: {folder} has no class sub-folders with PNG/JPEG images")
+            raise UsageError(
+                f"data.{key}: {folder} has no class sub-folders with images ({settings.IMAGE_KINDS})"
+            )
         if key == "train" and len(classes) < 2:
             raise UsageError(
                 f"data.train: {folder} has a single class ({classes[0]}); two or more are needed"
@@ -150,21 +152,31 @@ def launch_facts(request: TrainRequest, image) -> LaunchFacts:
 
 
 def training_spec(
-    request: TrainRequest, run_id: str, facts: LaunchFacts, dirs: tuple[Path, Path, Path]
+    request: TrainRequest,
+    run_id: str,
+    facts: LaunchFacts,
+    dirs: tuple[Path, Path, Path],
+    cache_dir: Path | None = None,
 ) -> containers.ContainerSpec:
-    """The container of one run: data read-only, outputs writable, the config file mounted."""
+    """The container of one run: data read-only, outputs writable, the config file mounted,
+    and a chosen cache dir writable (without one, the cache is in the outputs)."""
     data_dir, output_dir, config_file = dirs
+    command = train_command(request, run_id)
+    mounts = [
+        containers.bind(str(data_dir), settings.DATA_MOUNT, read_only=True),
+        containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=False),
+        containers.bind(str(config_file), settings.CONFIG_MOUNT, read_only=True),
+    ]
+    if cache_dir is not None:
+        mounts.append(containers.bind(str(cache_dir), settings.CACHE_MOUNT, read_only=False))
+        command += ["--cache-dir", settings.CACHE_MOUNT]
     return containers.ContainerSpec(
         image=facts.image_id,
-        command=train_command(request, run_id),
+        command=command,
         role="train",
         name=f"trainbox-train-{run_id}",
         labels={settings.RUN_ID_LABEL: run_id},
-        mounts=[
-            containers.bind(str(data_dir), settings.DATA_MOUNT, read_only=True),
-            containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=False),
-            containers.bind(str(config_file), settings.CONFIG_MOUNT, read_only=True),
-        ],
+        mounts=mounts,
         environment=facts.to_environment(),
         gpu=request.gpu,
         limits=request.limits,
@@ -203,11 +215,14 @@ def _run(spec: containers.ContainerSpec, run_id: str, workers: int, echo) -> tup
 def train(request: TrainRequest, echo=print) -> int:
     """Validate, run the training container (or N workers), record what it could not, report."""
     data_dir, output_dir, config_file, _ = _prepare(request, echo)
+    cache_dir = resolve_dir(request.cache_dir, output_dir) if request.cache_dir else None
+    if cache_dir is not None:
+        ensure_writable_dir(cache_dir, "cache directory")
     image = images.ensure_image(gpu=request.gpu, tag=request.image, echo=echo)
     run_id = request.resume or request.run_id or manifest.new_run_id()
     run_dir = output_dir / run_id
     facts = launch_facts(request, image)
-    spec = training_spec(request, run_id, facts, (data_dir, output_dir, config_file))
+    spec = training_spec(request, run_id, facts, (data_dir, output_dir, config_file), cache_dir)
     echo(f"run {run_id}: training in {facts.image_tag} ({image.short_id})")
     workers = worker_count(request, run_dir)
     try:

@@ -216,8 +216,10 @@ def writer_lock(cache_dir: Path) -> Iterator[bool]:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                print(f"cache: waiting for {_holder(lock_path)}, which is writing to {cache_dir} ...",
-                      flush=True)
+                print(
+                    f"cache: waiting for {_holder(lock_path)}, which is writing to {cache_dir} ...",
+                    flush=True,
+                )
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         except OSError as error:
             if error.errno not in LOCK_UNSUPPORTED:

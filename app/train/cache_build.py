@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app import settings
 from app.progress import progress
 from app.train import cache, threads
 from app.train.decode import Pixels, Unreadable, decode
@@ -40,7 +41,10 @@ from app.train.errors import UserError
 STATE = "state.json"
 CHUNK_BYTES = 4 << 20  # rows per task: about this much output, so tiny images batch up
 MAX_CHUNK = 512
+# Progress is recorded every CHECKPOINT_S seconds and every CHECKPOINT_SHARE of the rows,
+# whichever comes first: a kill loses at most that much decoding.
 CHECKPOINT_S = 5.0
+CHECKPOINT_SHARE = 0.05
 IN_PROCESS_BELOW = 64  # so few files decode faster than a worker pool starts
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -131,16 +135,20 @@ def read_progress(partial: Path, key: str, count: int, pixels: Pixels) -> Progre
 def start_partial(partial: Path, key: str, count: int, pixels: Pixels) -> Progress:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    np.lib.format.open_memmap(partial / cache.IMAGES, mode="w+", dtype=np.uint8,
-                              shape=(count, *pixels.shape))._mmap.close()  # sparse until written
+    np.lib.format.open_memmap(
+        partial / cache.IMAGES, mode="w+", dtype=np.uint8, shape=(count, *pixels.shape)
+    )._mmap.close()  # sparse until written
     return Progress(key, 0, np.zeros(count, dtype=np.uint32))
 
 
 def save_progress(partial: Path, images_fd: int, state: Progress) -> None:
     os.fsync(images_fd)  # the rows before the record that says they are there
     cache.write_atomic(partial / cache.CRC, _npy_bytes(state.crcs[: state.done]))
-    record = {"key": state.key, "done": state.done,
-              "unreadable": {str(row): why for row, why in sorted(state.unreadable.items())}}
+    record = {
+        "key": state.key,
+        "done": state.done,
+        "unreadable": {str(row): why for row, why in sorted(state.unreadable.items())},
+    }
     cache.write_atomic(partial / STATE, json.dumps(record).encode("utf-8"))
 
 
@@ -190,21 +198,34 @@ def build(source: cache.Source, pixels: Pixels, cache_dir: Path, skip_unreadable
             if state is None:
                 state = start_partial(partial, key, len(source), pixels)
             elif state.done:
-                print(f"cache: resuming {source.folder} at image {state.done:,} of {len(source):,}",
-                      flush=True)
+                print(
+                    f"cache: resuming {source.folder} at image {state.done:,} of {len(source):,}", flush=True
+                )
             _check_free_space(cache_dir, (len(source) - state.done) * pixels.item_bytes)
+            started, first = time.monotonic(), state.done
             _decode_all(partial, state, source, pixels, skip_unreadable)
             finish(partial, final, state, source, pixels)
+            seconds = time.monotonic() - started
+            print(
+                f"{settings.CACHE_WRITTEN}{source.folder} ({len(source):,} images, "
+                f"{_size(len(source) * pixels.item_bytes)}) in {seconds:.1f} s "
+                f"({(len(source) - first) / max(seconds, 1e-9):.0f} images/s): {final}",
+                flush=True,
+            )
     except PermissionError as error:
-        raise UserError(f"cache directory {cache_dir} is not writable ({error.strerror}): "
-                        "choose another with --cache-dir") from None
+        raise UserError(
+            f"cache directory {cache_dir} is not writable ({error.strerror}): choose another with --cache-dir"
+        ) from None
     except OSError as error:
         if error.errno in DISK_FULL:
-            raise UserError(f"the disk holding the cache directory {cache_dir} is full: free space "
-                            "(or choose another --cache-dir), then run again") from None
+            raise UserError(
+                f"the disk holding the cache directory {cache_dir} is full: free space "
+                "(or choose another --cache-dir), then run again"
+            ) from None
         if error.errno == errno.EROFS:
-            raise UserError(f"cache directory {cache_dir} is on a read-only file system: "
-                            "choose another with --cache-dir") from None
+            raise UserError(
+                f"cache directory {cache_dir} is on a read-only file system: choose another with --cache-dir"
+            ) from None
         raise
     return final
 
@@ -214,37 +235,46 @@ def _decode_all(partial: Path, state: Progress, source: cache.Source, pixels: Pi
     offset = np.load(images_path, mmap_mode="r").offset
     remaining = len(source) - state.done
     workers = decoding_processes() if remaining >= IN_PROCESS_BELOW else 1
-    print(f"cache: decoding {remaining:,} images of {source.folder} into {partial.parent} "
-          f"({_size(remaining * pixels.item_bytes)}, {workers} process{'es' if workers > 1 else ''})",
-          flush=True)
+    print(
+        f"{settings.CACHE_DECODING}{remaining:,} images of {source.folder} into {partial.parent} "
+        f"({_size(remaining * pixels.item_bytes)}, {workers} process{'es' if workers > 1 else ''})",
+        flush=True,
+    )
     chunk = rows_per_chunk(pixels)
     descriptor = os.open(images_path, os.O_WRONLY)
     executor = _executor(workers)
     try:
         pending: deque = deque()
-        next_row, saved_at = state.done, time.monotonic()
+        next_row, saved_at, saved_rows = state.done, time.monotonic(), state.done
+        every_rows = max(1, int(len(source) * CHECKPOINT_SHARE))
         with progress(remaining, f"decoding {source.folder}", "images") as bar:
             while next_row < len(source) or pending:
                 while next_row < len(source) and len(pending) < 3 * workers:
                     stop = min(next_row + chunk, len(source))
                     names = [str(p) for p in source.paths[next_row:stop]]
-                    pending.append((next_row, executor.submit(
-                        decode_rows, str(images_path), offset, next_row, names, pixels)))
+                    pending.append(
+                        (
+                            next_row,
+                            executor.submit(decode_rows, str(images_path), offset, next_row, names, pixels),
+                        )
+                    )
                     next_row = stop
                 start, future = pending.popleft()
                 crcs, unreadable = future.result()
-                state.crcs[start:start + len(crcs)] = crcs
+                state.crcs[start : start + len(crcs)] = crcs
                 state.unreadable.update(unreadable)
                 state.done = start + len(crcs)
                 bar.advance(len(crcs))
                 if unreadable and not skip:
                     save_progress(partial, descriptor, state)
                     row = min(unreadable)
-                    raise UserError(f"unreadable image: {source.paths[row]} ({unreadable[row]}); "
-                                    "set data.skip_unreadable=true to skip such files")
-                if time.monotonic() - saved_at > CHECKPOINT_S:
+                    raise UserError(
+                        f"unreadable image: {source.paths[row]} ({unreadable[row]}); "
+                        "set data.skip_unreadable=true to skip such files"
+                    )
+                if time.monotonic() - saved_at > CHECKPOINT_S or state.done - saved_rows >= every_rows:
                     save_progress(partial, descriptor, state)
-                    saved_at = time.monotonic()
+                    saved_at, saved_rows = time.monotonic(), state.done
         os.fsync(descriptor)
     except OSError as error:
         if error.errno in DISK_FULL:

@@ -98,11 +98,13 @@ def load_dataset(plan: Plan, config: DataConfig, cache_dir: Path) -> Dataset:
         )
         entry, reused = open_or_build(source, pixels, cache_dir, config.skip_unreadable)
         entries[folder] = (source, entry)
-        record["entries"].append({"folder": source.folder, "name": entry.path.name, "reused": reused,
-                                  "bytes": entry.nbytes})
+        record["entries"].append(
+            {"folder": source.folder, "name": entry.path.name, "reused": reused, "bytes": entry.nbytes}
+        )
     skipped: dict[str, dict] = {}
-    built = {name: _split(files, *entries[plan.folder_of(name)], config, skipped)
-             for name, files in splits.items()}
+    built = {
+        name: _split(files, *entries[plan.folder_of(name)], config, skipped) for name, files in splits.items()
+    }
     for item in skipped.values():
         print(f"skipped unreadable: {item['file']} ({item['reason']})", flush=True)
     return Dataset(
@@ -130,25 +132,32 @@ def open_or_build(
             try:
                 cache.remove_damaged(path, str(damage))
             except OSError as error:
-                raise UserError(f"cache entry {path} is damaged ({damage}) and cannot be removed "
-                                f"({error.strerror}): delete it, or choose another --cache-dir") from None
+                raise UserError(
+                    f"cache entry {path} is damaged ({damage}) and cannot be removed "
+                    f"({error.strerror}): delete it, or choose another --cache-dir"
+                ) from None
         else:
-            print(f"cache: reusing {source.folder} ({len(source):,} images, {_gb(entry.nbytes)}) "
-                  f"from {path}", flush=True)
+            print(
+                f"cache: reusing {source.folder} ({len(source):,} images, {_gb(entry.nbytes)}) from {path}",
+                flush=True,
+            )
             return entry, True
     path = cache_build.build(source, pixels, cache_dir, skip_unreadable)
     return cache.open_entry(path, key, pixels, len(source)), False
 
 
-def _split(files: FileList, source: cache.Source, entry: cache.Entry, config: DataConfig,
-           skipped: dict[str, dict]) -> Split:
+def _split(
+    files: FileList, source: cache.Source, entry: cache.Entry, config: DataConfig, skipped: dict[str, dict]
+) -> Split:
     row_of = {path: row for row, path in enumerate(source.paths)}
     rows = np.fromiter((row_of[path] for path in files.paths), dtype=np.int64, count=len(files))
     bad = [row for row in rows if int(row) in entry.unreadable]
     if bad and not config.skip_unreadable:
         row = int(bad[0])
-        raise UserError(f"unreadable image: {source.paths[row]} ({entry.unreadable[row]}); "
-                        "set data.skip_unreadable=true to skip such files")
+        raise UserError(
+            f"unreadable image: {source.paths[row]} ({entry.unreadable[row]}); "
+            "set data.skip_unreadable=true to skip such files"
+        )
     for row in bad:
         skipped[source.relative[row]] = {"file": source.relative[row], "reason": entry.unreadable[int(row)]}
     keep = np.array([int(row) not in entry.unreadable for row in rows], dtype=bool)

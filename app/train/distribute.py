@@ -128,39 +128,48 @@ def training_dataset(
     The order is the single-worker order (a permutation per (seed, epoch)), cut into global
     batches of per_worker_batch x workers; replica r of R takes slice r of each. No auto-sharding:
     every worker computes the same order and keeps its own slices, so a resumed run sees
-    exactly the batches it would have seen.
+    exactly the batches it would have seen. Each epoch's slices are computed when the epoch
+    starts and read from the decoded-image cache, like the single-worker pipeline.
     """
     import numpy as np
     import tensorflow as tf
 
-    from app.train.data import lookup
+    from app.train.data import PREFETCH_BATCHES, lookup
     from app.train.files import epoch_order
 
     replicas = strategy.num_replicas_in_sync
     global_batch = per_worker_batch * workers
     steps = global_batches_per_epoch(len(split), per_worker_batch, workers)
-    examples_at = lookup(split)
 
     def for_pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
         local = replicas // context.num_input_pipelines
         mine = range(context.input_pipeline_id * local, (context.input_pipeline_id + 1) * local)
-        epochs_data = None
-        for epoch in range(first_epoch, epochs):
-            order = epoch_order(seed, epoch, len(split))
-            slices = [
+
+        def slices(epoch):
+            """This pipeline's slices of the epoch's global batches: (positions, slice lengths)."""
+            order = epoch_order(seed, int(epoch), len(split))
+            parts = [
                 worker_slice(order[step * global_batch : (step + 1) * global_batch], replica, replicas)
                 for step in range(steps)
                 for replica in mine
             ]
-            # Equal-length rows stacked at once; only the last batch of an epoch may be shorter.
-            same = next((i for i, s in enumerate(slices) if len(s) != len(slices[0])), len(slices))
-            epoch_data = tf.data.Dataset.from_tensor_slices(np.stack(slices[:same]).astype(np.int32))
-            for rest in slices[same:]:
-                epoch_data = epoch_data.concatenate(tf.data.Dataset.from_tensors(rest.astype(np.int32)))
-            epochs_data = epoch_data if epochs_data is None else epochs_data.concatenate(epoch_data)
+            return np.concatenate(parts).astype(np.int32), np.array([len(p) for p in parts], np.int64)
+
+        def epoch_batches(epoch):
+            positions, lengths = tf.numpy_function(slices, [epoch], (tf.int32, tf.int64), stateful=False)
+            positions.set_shape((None,))
+            lengths.set_shape((steps * len(mine),))
+            return tf.data.Dataset.from_tensor_slices(tf.RaggedTensor.from_row_lengths(positions, lengths))
+
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return epochs_data.map(examples_at).prefetch(tf.data.AUTOTUNE).with_options(options)
+        return (
+            tf.data.Dataset.range(first_epoch, epochs)
+            .flat_map(epoch_batches)
+            .map(lookup(split), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(PREFETCH_BATCHES)
+            .with_options(options)
+        )
 
     return strategy.distribute_datasets_from_function(for_pipeline), steps
 

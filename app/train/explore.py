@@ -82,7 +82,7 @@ def plot_learning_curves(history: list[dict]):
 
 @dataclass
 class Predictions:
-    images: np.ndarray  # uint8 (n, height, width, channels)
+    images: SplitImages  # the split's images, read from the decoded-image cache on demand
     labels: np.ndarray  # true class index
     predicted: np.ndarray  # predicted class index
     class_names: list[str]
@@ -92,25 +92,40 @@ class Predictions:
         return float(np.mean(self.labels == self.predicted)) if len(self.labels) else float("nan")
 
 
-def predict_test_set(run: FinishedRun, data_dir: str | Path, model=None) -> Predictions:
-    """The run's model on its test split, read exactly as the training read it."""
+class SplitImages:
+    """A split's images by position (`images[i]`, `len(images)`), without loading them all."""
+
+    def __init__(self, split) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, position: int) -> np.ndarray:
+        return self.split.take([position])[0][0]
+
+
+def predict_test_set(
+    run: FinishedRun, data_dir: str | Path, model=None, cache_dir: str | Path | None = None
+) -> Predictions:
+    """The run's model on its test split, read exactly as the training read it.
+
+    The images come from the decoded-image cache the training used (by default the one in
+    the run's output directory), so nothing is decoded again.
+    """
+    from app import settings
     from app.train.data import eval_pipeline, load_dataset
     from app.train.files import plan_dataset
 
     plan = plan_dataset(Path(data_dir), run.config.data, run.config.seed)
-    dataset = load_dataset(plan, run.config.data)
+    cache_dir = Path(cache_dir) if cache_dir else settings.default_cache_dir(run.run_dir.parent)
+    dataset = load_dataset(plan, run.config.data, cache_dir)
     split = dataset.test if dataset.test is not None else dataset.validation
     if split is None:
         raise ValueError("the run's config has neither data.test nor a validation split to show")
     model = model or run.load_model()
-    images, labels, predicted = [], [], []
-    for batch_images, batch_labels in eval_pipeline(split, 256):
-        images.append(batch_images.numpy())
-        labels.append(batch_labels.numpy())
-        predicted.append(model.predict_on_batch(batch_images).argmax(axis=1))
-    return Predictions(
-        np.concatenate(images), np.concatenate(labels), np.concatenate(predicted), dataset.class_names
-    )
+    probabilities = model.predict(eval_pipeline(split, 256), verbose=0)
+    return Predictions(SplitImages(split), split.labels, probabilities.argmax(axis=1), dataset.class_names)
 
 
 def plot_prediction_grid(predictions: Predictions, rows: int = 4, columns: int = 8, seed: int = 0):

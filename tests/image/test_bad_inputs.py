@@ -64,7 +64,7 @@ def test_empty_data_folder(tmp_path):
     (tmp_path / "data" / "set" / "train" / "0").mkdir(parents=True)
     (tmp_path / "data" / "set" / "train" / "1").mkdir(parents=True)
     result = train(tmp_path / "data", tmp_path / "out", "data.train=set/train", "data.test=null")
-    assert_user_error(result, "no PNG/JPEG images")
+    assert_user_error(result, "no images (JPEG, PNG")
     assert not (tmp_path / "out" / "bad").exists()
 
 
