@@ -132,7 +132,7 @@ def open_entry(path: Path, key: str, pixels: Pixels, count: int) -> Entry:
     try:
         images = np.load(path / IMAGES, mmap_mode="r")
         crcs = np.load(path / CRC)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError) as error:
         raise Damaged(f"cannot map the arrays ({type(error).__name__}: {error})") from None
     if images.shape != expected or images.dtype != np.uint8:
         raise Damaged(f"images are {images.shape} {images.dtype}, expected {expected} uint8")

@@ -124,7 +124,7 @@ def read_progress(partial: Path, key: str, count: int, pixels: Pixels) -> Progre
         if state.get("key") != key or images.shape != (count, *pixels.shape) or not 0 <= done <= len(crcs):
             return None
         cache.check_rows(images, crcs, cache.sampled_rows(count, below=done))
-    except (OSError, ValueError, KeyError, TypeError, cache.Damaged):
+    except (OSError, ValueError, EOFError, KeyError, TypeError, cache.Damaged):
         return None
     unreadable = {int(row): reason for row, reason in state.get("unreadable", {}).items()}
     full = np.zeros(count, dtype=np.uint32)
