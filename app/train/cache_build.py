@@ -27,6 +27,7 @@ import time
 import zlib
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,19 @@ def _executor(workers: int) -> Executor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
+
+
+def oom_kills(root: Path = threads.CGROUP) -> int | None:
+    """How many processes the kernel killed for memory in this container (cgroup v2 or v1)."""
+    for path in (root / "memory.events", root / "memory" / "memory.oom_control"):
+        try:
+            for line in path.read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def rows_per_chunk(pixels: Pixels) -> int:
@@ -242,6 +256,7 @@ def _decode_all(partial: Path, state: Progress, source: cache.Source, pixels: Pi
     )
     chunk = rows_per_chunk(pixels)
     descriptor = os.open(images_path, os.O_WRONLY)
+    kills_before = oom_kills() or 0
     executor = _executor(workers)
     try:
         pending: deque = deque()
@@ -283,6 +298,15 @@ def _decode_all(partial: Path, state: Progress, source: cache.Source, pixels: Pi
                 f"the disk holding the cache directory {partial.parent} is full after "
                 f"{state.done:,} of {len(source):,} images: free space (or choose another --cache-dir), "
                 "then run again; what is decoded is kept"
+            ) from None
+        raise
+    except BrokenProcessPool:
+        _save_quietly(partial, descriptor, state)
+        if (oom_kills() or 0) > kills_before:
+            raise UserError(
+                "a process decoding photos into the cache was killed for lack of memory (each holds "
+                "one full-size photo while it decodes it): raise --memory or lower --cpus (one process "
+                "per CPU), then run again: the images decoded so far are kept"
             ) from None
         raise
     except BaseException:  # interrupted, or a worker died: keep what is done for the next run

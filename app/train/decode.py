@@ -68,9 +68,8 @@ def decode(path: str | Path, pixels: Pixels) -> np.ndarray:
             # the target on either side (a square request survives a 90-degree turn).
             side = max(pixels.height, pixels.width)
             image.draft(None, (side, side))
-            upright = ImageOps.exif_transpose(image)
-            converted = _convert(upright, pixels.channels)
-            resized = _resize(converted, pixels)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy: a photo can be 100 MB decoded
+            resized = _resize(_convert(image, pixels.channels), pixels)
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
         raise Unreadable(_reason(error)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated or corrupt
@@ -95,7 +94,8 @@ def _convert(image: Image.Image, channels: int) -> Image.Image:
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         image = _over_background(image.convert("RGBA"))
-    return image.convert("L" if channels == 1 else "RGB")
+    target = "L" if channels == 1 else "RGB"
+    return image if image.mode == target else image.convert(target)
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:

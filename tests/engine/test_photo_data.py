@@ -1,0 +1,187 @@
+"""Photos at scale through `invoke train`: more decoded data than the container's memory,
+the cache on a directory of the user's choosing, and the failures that size brings
+(memory while decoding, a full cache disk), each one line and resumable."""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.helpers import REPO_ROOT, invoke
+from tests.photos import PHOTO_OVERRIDES, make_photos
+
+pytestmark = pytest.mark.docker
+
+MEMORY = "450m"  # TensorFlow and this model's batches need ~270 MB; the decoded photos are more
+MEMORY_BYTES = 450 * 2**20
+TINY_MODEL = ["model.conv_filters=[4]", "model.dense_units=8", "training.epochs=1"]
+
+
+def sets(overrides: list[str]) -> list[str]:
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+def trainbox_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("trainbox: ")]
+
+
+def run_dir_from(stdout: str) -> Path:
+    return Path([line for line in stdout.splitlines() if line.startswith("run directory: ")][-1].split()[-1])
+
+
+def test_more_decoded_photos_than_memory_train_from_a_chosen_cache_dir(cpu_image, tmp_path, no_leftovers):
+    data_dir, cache_dir = tmp_path / "data", tmp_path / "my-cache"
+    make_photos(data_dir / "photos" / "train", 1100, sizes=(32, 64))  # 3,300 photos of every kind
+    make_photos(data_dir / "photos" / "test", 4, seed=1)
+    overrides = [*PHOTO_OVERRIDES, "data.image_size=[224,224]", "training.batch_size=4", *TINY_MODEL]
+    result = invoke(
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(cache_dir),
+        "--memory",
+        MEMORY,
+        *sets(overrides),
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    record = json.loads((run_dir_from(result.stdout) / "manifest.json").read_text())
+    assert record["status"] == "completed"
+    decoded = sum(entry["bytes"] for entry in record["data"]["cache"]["entries"])
+    assert decoded > MEMORY_BYTES, f"{decoded} bytes decoded: no more than the memory limit"
+    on_host = sum(p.stat().st_size for p in cache_dir.glob("photos-*/images.npy"))
+    assert on_host >= decoded, "the cache is in the directory the user chose"
+    assert not (tmp_path / "out" / ".cache").exists()
+
+
+def giant_png(path: Path, side: int = 8000) -> None:
+    """A photo far larger than a phone's: cheap to write (flat colours), 192 MB decoded."""
+    image = Image.new("RGB", (side, side), (40, 120, 200))
+    ImageDraw.Draw(image).ellipse((side // 4, side // 4, 3 * side // 4, 3 * side // 4), fill=(230, 60, 30))
+    image.save(path, "PNG", compress_level=1)
+
+
+@pytest.mark.parametrize("small_photos", [4, 80], ids=["in-process", "decoding-processes"])
+def test_running_out_of_memory_while_decoding_blames_the_photos(
+    cpu_image, tmp_path, no_leftovers, small_photos
+):
+    data_dir = tmp_path / "data"
+    make_photos(data_dir / "photos" / "train", small_photos, sizes=(24, 48))
+    for index in range(3):
+        giant_png(data_dir / "photos" / "train" / "apples" / f"panorama-{index}.png")
+    result = invoke(
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--memory",
+        "200m",
+        *sets([*PHOTO_OVERRIDES, "data.test=null", *TINY_MODEL]),
+        timeout=600,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    (line,) = trainbox_lines(output)
+    # Killed in the main process (exit 137, explained by the host) or in a decoding process
+    # (the training says so itself): either way the photos are named as the cause.
+    assert "decoding photos" in line and "memory" in line and "--memory" in line, line
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB tmpfs (CI runs as root)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m,mode=0777", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr}"
+    yield mount_point
+    subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * (1 << 20))
+                handle.flush()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC, error
+    return filler
+
+
+def partial_done(cache_dir: Path) -> int:
+    for state in cache_dir.glob(".*.partial/state.json"):
+        try:
+            return json.loads(state.read_text())["done"]
+        except (OSError, ValueError):
+            pass
+    return 0
+
+
+def test_a_full_cache_disk_is_one_line_and_the_run_goes_on_once_there_is_room(
+    cpu_image, tmp_path, small_disk, no_leftovers
+):
+    data_dir = tmp_path / "data"
+    make_photos(data_dir / "photos" / "train", 200, sizes=(24, 48))  # 600 x 48 KB decoded: 29 MB
+    overrides = [*PHOTO_OVERRIDES, "data.test=null", "data.image_size=[128,128]", *TINY_MODEL]
+    command = [
+        sys.executable,
+        "-m",
+        "invoke",
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(small_disk),
+        *sets(overrides),
+    ]
+
+    # Too little room from the start: said before anything is decoded.
+    blocker = small_disk / "blocker"
+    blocker.write_bytes(b"\0" * (16 << 20))
+    refused = invoke(*command[3:], timeout=600)
+    (line,) = trainbox_lines(refused.stdout + refused.stderr)
+    assert refused.returncode == 2 and "need" in line and "--cache-dir" in line, line
+    blocker.unlink()
+
+    # Room at the start, filled by someone else while the photos are decoded.
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while partial_done(small_disk) == 0 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        filler = fill(small_disk)
+        output, _ = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Traceback" not in output
+    (line,) = trainbox_lines(output)
+    assert process.returncode == 2 and "is full after" in line and "what is decoded is kept" in line, line
+
+    filler.unlink()
+    again = invoke(*command[3:], timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert "cache: resuming photos/train at image " in again.stdout
