@@ -204,12 +204,16 @@ def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) ->
     return run
 
 
-def workload_in_image(args: list[str], data_dir: Path, output_dir: Path, cpus: float | None = None) -> dict:
-    """bench/workload.py inside the image (mounted read-only), hardened like every project
+def workload_in_image(
+    args: list[str], data_dir: Path, output_dir: Path, cpus: float | None = None,
+    script: str = "workload.py", config: bool = True,
+) -> dict:
+    """bench/<script> inside the image (mounted read-only), hardened like every project
     container; returns the JSON it prints last."""
+    options = ["--config", CONFIG_IN_IMAGE] if config else []
     spec = containers.ContainerSpec(
         image=IMAGE,
-        command=["python", "/bench/workload.py", *args, "--config", CONFIG_IN_IMAGE, "--data-dir", "/data"],
+        command=["python", f"/bench/{script}", *args, *options, "--data-dir", "/data"],
         role="bench",
         mounts=[
             containers.bind(str(BENCH_DIR), "/bench", read_only=True),

@@ -128,7 +128,7 @@ def test_compose_run_train_exits_with_the_trainings_status(cpu_image, project, d
     env = {**dirs, "TRAINBOX_TRAIN_ARGS": "--set training.epochs=1 --set model.conv_filters=[8]"}
     run = compose("run", "--rm", "train", env=env, project=project)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    outputs = os.listdir(dirs["TRAINBOX_OUTPUT_DIR"])
+    outputs = [name for name in os.listdir(dirs["TRAINBOX_OUTPUT_DIR"]) if not name.startswith(".")]
     assert len(outputs) == 1, outputs
     run_dir = os.path.join(dirs["TRAINBOX_OUTPUT_DIR"], outputs[0])
     record = manifest.read_manifest(run_dir)
@@ -149,7 +149,7 @@ def test_plain_compose_up_trains_the_default_config_service(project, dirs):
     up = compose("up", env=env, project=project)
     assert up.returncode == 0, up.stderr[-3000:]
     assert "train-1 exited with code 0" in up.stdout + up.stderr
-    (run,) = os.listdir(dirs["TRAINBOX_OUTPUT_DIR"])
+    (run,) = [name for name in os.listdir(dirs["TRAINBOX_OUTPUT_DIR"]) if not name.startswith(".")]
     assert manifest.read_manifest(os.path.join(dirs["TRAINBOX_OUTPUT_DIR"], run))["status"] == "completed"
     assert os.path.isdir(os.path.join(dirs["TRAINBOX_DATA_DIR"], "digits"))
 

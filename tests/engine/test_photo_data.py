@@ -36,6 +36,7 @@ def run_dir_from(stdout: str) -> Path:
     return Path([line for line in stdout.splitlines() if line.startswith("run directory: ")][-1].split()[-1])
 
 
+@pytest.mark.slow
 def test_more_decoded_photos_than_memory_train_from_a_chosen_cache_dir(cpu_image, tmp_path, no_leftovers):
     data_dir, cache_dir = tmp_path / "data", tmp_path / "my-cache"
     make_photos(data_dir / "photos" / "train", 1100, sizes=(32, 64))  # 3,300 photos of every kind

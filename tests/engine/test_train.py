@@ -146,7 +146,7 @@ def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(engine, t
             process.kill()
     assert process.returncode == 130, output[-2000:]
     assert not engine.containers.list(all=True, filters={"id": container.id})
-    (run_dir,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    (run_dir,) = [path for path in tmp_path.iterdir() if path.is_dir() and not path.name.startswith(".")]
     record = manifest(run_dir)
     assert record["status"] == "interrupted"
     assert record["epochs_completed"] >= 1
