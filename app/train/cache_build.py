@@ -46,7 +46,9 @@ MAX_CHUNK = 512
 # whichever comes first: a kill loses at most that much decoding.
 CHECKPOINT_S = 5.0
 CHECKPOINT_SHARE = 0.05
-IN_PROCESS_BELOW = 64  # so few files decode faster than a worker pool starts
+# Below this much to read, decoding in this process beats starting a pool (~0.5 s in a
+# container, where every process imports NumPy and Pillow anew): the digits are 1 MB.
+IN_PROCESS_BELOW_BYTES = 8 << 20
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -248,7 +250,8 @@ def _decode_all(partial: Path, state: Progress, source: cache.Source, pixels: Pi
     images_path = partial / cache.IMAGES
     offset = np.load(images_path, mmap_mode="r").offset
     remaining = len(source) - state.done
-    workers = decoding_processes() if remaining >= IN_PROCESS_BELOW else 1
+    to_read = sum(path.stat().st_size for path in source.paths[state.done :])
+    workers = decoding_processes() if to_read >= IN_PROCESS_BELOW_BYTES else 1
     print(
         f"{settings.CACHE_DECODING}{remaining:,} images of {source.folder} into {partial.parent} "
         f"({_size(remaining * pixels.item_bytes)}, {workers} process{'es' if workers > 1 else ''})",

@@ -72,12 +72,15 @@ def giant_png(path: Path, side: int = 8000) -> None:
     image.save(path, "PNG", compress_level=1)
 
 
-@pytest.mark.parametrize("small_photos", [4, 80], ids=["in-process", "decoding-processes"])
+# Few small files decode in the training process; more than 8 MB to read, in a pool.
+@pytest.mark.parametrize(
+    "per_class, sides", [(4, (24, 48)), (40, (240, 400))], ids=["in-process", "decoding-processes"]
+)
 def test_running_out_of_memory_while_decoding_blames_the_photos(
-    cpu_image, tmp_path, no_leftovers, small_photos
+    cpu_image, tmp_path, no_leftovers, per_class, sides
 ):
     data_dir = tmp_path / "data"
-    make_photos(data_dir / "photos" / "train", small_photos, sizes=(24, 48))
+    make_photos(data_dir / "photos" / "train", per_class, sizes=sides)
     for index in range(3):
         giant_png(data_dir / "photos" / "train" / "apples" / f"panorama-{index}.png")
     result = invoke(
