@@ -1,0 +1,132 @@
+"""Start-up: `import tensorflow, keras` in the image against natively, and where it goes.
+
+    import_tf_container_vs_native   whole process: `docker run --rm IMAGE python -c "import
+                                    tensorflow, keras"` / the same `python -c` on the host
+    import_tf_in_container_s        the import alone, timed inside the container
+    container_major_faults          pages the import reads from the image's file system
+
+The host needs TensorFlow for the native side (CI installs the lock's tensorflow-cpu).
+Every pair runs back to back, alternating which side goes first.
+
+    python -m bench.startup [--reps N]           prints the figures as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from bench import measure
+
+TIMED_IMPORT = (
+    "import time, resource; t = time.perf_counter(); import tensorflow, keras; "
+    "r = resource.getrusage(resource.RUSAGE_SELF); "
+    "print(time.perf_counter() - t, r.ru_utime + r.ru_stime, r.ru_majflt)"
+)
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _timed(command: list[str]) -> tuple[float, list[float]]:
+    """(whole-process wall seconds, [import s, CPU s, major faults] printed by TIMED_IMPORT)."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=600, env={**os.environ, **QUIET}
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise measure.BenchError(f"{command[0]} exited {result.returncode}: {result.stderr[-300:]}")
+    return wall, [float(x) for x in result.stdout.split()[-3:]]
+
+
+def native() -> tuple[float, list[float]]:
+    return _timed([sys.executable, "-c", TIMED_IMPORT])
+
+
+def container(image: str = measure.IMAGE) -> tuple[float, list[float]]:
+    return _timed(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--label",
+            "trainbox.project=trainbox",
+            "--label",
+            "trainbox.role=bench",
+            "-e",
+            "TF_CPP_MIN_LOG_LEVEL=3",
+            image,
+            "python",
+            "-c",
+            TIMED_IMPORT,
+        ]
+    )
+
+
+def docker_run_true(image: str = measure.IMAGE) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        ["docker", "run", "--rm", "--label", "trainbox.project=trainbox", image, "true"],
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    return time.perf_counter() - started
+
+
+def figures(reps: int) -> list[dict]:
+    pairs = []
+    for rep in range(reps):
+        sides = (native, container) if rep % 2 == 0 else (container, native)
+        measured = {side.__name__: side() for side in sides}
+        pairs.append(measured)
+    empty = statistics.median(docker_run_true() for _ in range(reps))
+    native_wall = statistics.median(p["native"][0] for p in pairs)
+    return [
+        {
+            "key": "import_tf_container_vs_native",
+            "unit": "x",
+            "goal": None,
+            "samples": [p["container"][0] / p["native"][0] for p in pairs],
+            "baseline": native_wall,
+            "baseline_label": "native process s",
+            "definition": "wall time of `docker run --rm IMAGE python -c 'import tensorflow, keras'` / "
+            f"`python -c` the same natively; `docker run IMAGE true` alone: {empty:.2f} s",
+        },
+        {
+            "key": "import_tf_in_container_s",
+            "unit": "s",
+            "goal": None,
+            "samples": [p["container"][1][0] for p in pairs],
+            "baseline": statistics.median(p["native"][1][0] for p in pairs),
+            "baseline_label": "native s",
+            "definition": "the import alone, timed inside the process (CPU s inside: "
+            f"{statistics.median(p['container'][1][1] for p in pairs):.2f}, natively "
+            f"{statistics.median(p['native'][1][1] for p in pairs):.2f})",
+        },
+        {
+            "key": "container_major_faults",
+            "unit": "pages",
+            "goal": None,
+            "samples": [p["container"][1][2] for p in pairs],
+            "baseline": statistics.median(p["native"][1][2] for p in pairs),
+            "baseline_label": "native",
+            "definition": "major page faults of the import (pages of shared libraries read from the "
+            "image's file system: through the storage driver)",
+        },
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__)
+    parser.add_argument("--reps", type=int, default=5)
+    print(json.dumps(figures(parser.parse_args().reps), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
