@@ -191,7 +191,13 @@ def finish(partial: Path, final: Path, state: Progress, source: cache.Source, pi
     cache.write_header(partial, header)
     (partial / STATE).unlink(missing_ok=True)
     cache.fsync_dir(partial)
-    os.replace(partial, final)
+    try:
+        os.replace(partial, final)
+    except OSError as error:
+        # Without a lock another writer may have finished the same entry first: keep theirs.
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
     cache.fsync_dir(final.parent)
 
 

@@ -3,6 +3,7 @@ never trusted when damaged, resumed after a kill, and training on it stays bit-i
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -115,6 +116,17 @@ def test_a_damaged_entry_is_rebuilt_never_trusted(photos_dir, tmp_path, capsys, 
     assert "is damaged" in capsys.readouterr().out
     assert reused(again) == [False, True]
     assert np.array_equal(again.train.take(range(len(again.train)))[0], images)
+
+
+def test_a_file_system_without_locks_still_gets_a_whole_entry(photos_dir, tmp_path, monkeypatch):
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, "No locks available")  # some cluster mounts
+
+    monkeypatch.setattr(cache.fcntl, "flock", no_locks)
+    first = load(photos_dir, tmp_path)
+    assert reused(first) == [False, False]
+    assert not list(tmp_path.glob(".*partial*")), "private partial names, renamed into place"
+    assert reused(load(photos_dir, tmp_path)) == [True, True]
 
 
 def test_a_cache_path_that_cannot_be_written_is_one_clean_line(photos_dir, tmp_path):
