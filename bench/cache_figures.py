@@ -48,18 +48,6 @@ FULL = Sizes(
 )
 
 
-def figure(key, samples, unit, goal, baseline, baseline_label, definition) -> dict:
-    return {
-        "key": key,
-        "samples": samples,
-        "unit": unit,
-        "goal": goal,
-        "baseline": baseline,
-        "baseline_label": baseline_label,
-        "definition": definition,
-    }
-
-
 def photo_dir(work: Path, name: str, per_class: int, sizes: tuple[int, int]) -> Path:
     root = work / name
     make_photos(root / "photos" / "train", per_class, sizes=sizes)
@@ -96,7 +84,7 @@ def cached_vs_in_memory_throughput(work: Path, sizes: Sizes) -> list[dict]:
 
     rounds = result["rounds"]
     return [
-        figure(
+        measure.figure(
             "cached_vs_in_memory_throughput",
             [rate(r["cached"]) / rate(r["in_memory"]) for r in rounds],
             "x",
@@ -122,7 +110,7 @@ def first_pass_decode(work: Path, sizes: Sizes) -> list[dict]:
     )
     speedup = result["cache_images_per_s"] / result["plain_images_per_s"]
     return [
-        figure(
+        measure.figure(
             "first_pass_decode_speedup",
             [speedup],
             "x",
@@ -133,7 +121,7 @@ def first_pass_decode(work: Path, sizes: Sizes) -> list[dict]:
             f"container may use) / a plain one-process Pillow loop (open, RGB, resize), the same "
             f"{result['images']} photos of 480-1600 px, every format and mode, to 224x224, in the image",
         ),
-        figure(
+        measure.figure(
             "first_pass_decode_images_per_s",
             [result["cache_images_per_s"]],
             "images/s",
@@ -202,7 +190,7 @@ def peak_memory_ratio(work: Path, sizes: Sizes) -> list[dict]:
     clock.close()
     n = 3 * sizes.memory_photos
     return [
-        figure(
+        measure.figure(
             "peak_memory_ratio_4x_data",
             [peaks[4].anonymous / peaks[1].anonymous],
             "x",
@@ -212,7 +200,7 @@ def peak_memory_ratio(work: Path, sizes: Sizes) -> list[dict]:
             f"peak anonymous memory (cgroup rss; the page cache is reclaimable and left out) of "
             f"`invoke train`, 1 epoch of 224x224 RGB photos, at 4N={4 * n} photos / at N={n}",
         ),
-        figure(
+        measure.figure(
             "peak_container_usage_4x_data",
             [peaks[4].usage / peaks[1].usage],
             "x",

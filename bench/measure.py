@@ -205,8 +205,12 @@ def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) ->
 
 
 def workload_in_image(
-    args: list[str], data_dir: Path, output_dir: Path, cpus: float | None = None,
-    script: str = "workload.py", config: bool = True,
+    args: list[str],
+    data_dir: Path,
+    output_dir: Path,
+    cpus: float | None = None,
+    script: str = "workload.py",
+    config: bool = True,
 ) -> dict:
     """bench/<script> inside the image (mounted read-only), hardened like every project
     container; returns the JSON it prints last."""
@@ -261,3 +265,16 @@ def invoke_build(args: list[str] = (), cwd: Path = REPO_ROOT, timeout: int = 720
 def write_data(data_dir: Path) -> None:
     """The default digits, written as users get them: by `invoke data`, in the image."""
     _run([sys.executable, "-m", "invoke", "data", "--data-dir", str(data_dir)], "writing the digits")
+
+
+def figure(key, samples, unit, goal, baseline, baseline_label, definition) -> dict:
+    """One figure as the suite records it (bench/results.json `figures`), without the statistics."""
+    return {
+        "key": key,
+        "samples": samples,
+        "unit": unit,
+        "goal": goal,
+        "baseline": baseline,
+        "baseline_label": baseline_label,
+        "definition": definition,
+    }

@@ -86,38 +86,38 @@ def figures(reps: int) -> list[dict]:
         pairs.append(measured)
     empty = statistics.median(docker_run_true() for _ in range(reps))
     native_wall = statistics.median(p["native"][0] for p in pairs)
+    container_cpu = statistics.median(p["container"][1][1] for p in pairs)
+    native_cpu = statistics.median(p["native"][1][1] for p in pairs)
     return [
-        {
-            "key": "import_tf_container_vs_native",
-            "unit": "x",
-            "goal": None,
-            "samples": [p["container"][0] / p["native"][0] for p in pairs],
-            "baseline": native_wall,
-            "baseline_label": "native process s",
-            "definition": "wall time of `docker run --rm IMAGE python -c 'import tensorflow, keras'` / "
-            f"`python -c` the same natively; `docker run IMAGE true` alone: {empty:.2f} s",
-        },
-        {
-            "key": "import_tf_in_container_s",
-            "unit": "s",
-            "goal": None,
-            "samples": [p["container"][1][0] for p in pairs],
-            "baseline": statistics.median(p["native"][1][0] for p in pairs),
-            "baseline_label": "native s",
-            "definition": "the import alone, timed inside the process (CPU s inside: "
-            f"{statistics.median(p['container'][1][1] for p in pairs):.2f}, natively "
-            f"{statistics.median(p['native'][1][1] for p in pairs):.2f})",
-        },
-        {
-            "key": "container_major_faults",
-            "unit": "pages",
-            "goal": None,
-            "samples": [p["container"][1][2] for p in pairs],
-            "baseline": statistics.median(p["native"][1][2] for p in pairs),
-            "baseline_label": "native",
-            "definition": "major page faults of the import (pages of shared libraries read from the "
-            "image's file system: through the storage driver)",
-        },
+        measure.figure(
+            "import_tf_container_vs_native",
+            [p["container"][0] / p["native"][0] for p in pairs],
+            "x",
+            None,
+            native_wall,
+            "native process s",
+            "wall time of `docker run --rm IMAGE python -c 'import tensorflow, keras'` / `python -c` the "
+            f"same natively; `docker run IMAGE true` alone: {empty:.2f} s",
+        ),
+        measure.figure(
+            "import_tf_in_container_s",
+            [p["container"][1][0] for p in pairs],
+            "s",
+            None,
+            statistics.median(p["native"][1][0] for p in pairs),
+            "native s",
+            f"the import alone, timed inside the process (CPU s: {container_cpu:.2f} inside the "
+            f"container, {native_cpu:.2f} natively)",
+        ),
+        measure.figure(
+            "container_major_faults",
+            [p["container"][1][2] for p in pairs],
+            "pages",
+            None,
+            statistics.median(p["native"][1][2] for p in pairs),
+            "native",
+            "major page faults of the import: pages of shared libraries read through the storage driver",
+        ),
     ]
 
 

@@ -52,8 +52,9 @@ def load(config_file: str, data_dir: Path, overrides: list[str]):
 
 
 def fresh_model(config, dataset):
-    model = build_model(config.model, dataset.image_shape, len(dataset.class_names),
-                        config.training.precision)
+    model = build_model(
+        config.model, dataset.image_shape, len(dataset.class_names), config.training.precision
+    )
     compile_model(model, config.training)
     return model
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import shutil
 import subprocess
@@ -50,3 +52,29 @@ def assert_gone_within(engine, container_id: str, seconds: float) -> None:
     while engine.containers.list(all=True, filters={"id": container_id}):
         assert time.monotonic() - signalled < seconds, "container still there"
         time.sleep(0.2)
+
+
+def fill(directory: Path, leave: int = 0) -> Path:
+    """Fill the file system under `directory`, then give back `leave` bytes."""
+    filler = directory / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * (1 << 20))
+                handle.flush()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC, error
+    size = filler.stat().st_size
+    with open(filler, "r+b") as handle:
+        handle.truncate(max(0, size - leave))
+    return filler
+
+
+def cache_rows_written(cache_dir: Path) -> int:
+    """Rows a cache writer has recorded so far in its partial entry (0 before the first record)."""
+    for state in cache_dir.glob(".*.partial/state.json"):
+        try:
+            return json.loads(state.read_text())["done"]
+        except (OSError, ValueError):
+            pass
+    return 0

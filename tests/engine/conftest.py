@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 import docker
@@ -38,3 +40,19 @@ def no_leftovers(engine):
     yield
     left = set(project_leftovers(engine)) - before
     assert not left, f"left behind: {sorted(left)}"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB tmpfs the test can fill while a run writes to it (CI runs as root)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr}"
+    yield mount_point
+    subprocess.run(["umount", "--lazy", str(mount_point)], check=False)

@@ -6,7 +6,6 @@ left running and no run directory that claims to be complete.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, assert_gone_within, assert_one_line_error, invoke
+from tests.helpers import REPO_ROOT, assert_gone_within, assert_one_line_error, fill, invoke
 
 pytestmark = pytest.mark.docker
 
@@ -238,34 +237,6 @@ def test_run_killed_for_memory_keeps_the_checkpoints_from_before(tmp_path, engin
     assert_checkpoints_complete(run_dir, epochs)
 
     assert_resumes_to_completion(tmp_path, run_dir)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 32 MB tmpfs the test can fill while a run writes to it (CI runs as root)."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True, check=False)
-    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr}"
-    yield mount_point
-    subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
-
-
-def fill(directory: Path, leave: int) -> Path:
-    """Fill the file system under `directory`, then give back `leave` bytes."""
-    filler = directory / "filler"
-    with open(filler, "wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * (1 << 20))
-                handle.flush()
-        except OSError as error:
-            assert error.errno == errno.ENOSPC, error
-    size = filler.stat().st_size
-    with open(filler, "r+b") as handle:
-        handle.truncate(max(0, size - leave))
-    return filler
 
 
 # Room for the manifest and history files, not for another checkpoint (~1.8 MB with this model).

@@ -4,7 +4,6 @@ the cache on a directory of the user's choosing, and the failures that size brin
 
 from __future__ import annotations
 
-import errno
 import json
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.helpers import REPO_ROOT, invoke
+from tests.helpers import REPO_ROOT, cache_rows_written, fill, invoke
 from tests.photos import PHOTO_OVERRIDES, make_photos
 
 pytestmark = pytest.mark.docker
@@ -32,6 +31,19 @@ def trainbox_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("trainbox: ")]
 
 
+def train(data_dir: Path, output_dir: Path, *options: str, overrides: list[str], timeout: int = 600):
+    return invoke(
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(output_dir),
+        *options,
+        *sets(overrides),
+        timeout=timeout,
+    )
+
+
 def run_dir_from(stdout: str) -> Path:
     return Path([line for line in stdout.splitlines() if line.startswith("run directory: ")][-1].split()[-1])
 
@@ -42,17 +54,14 @@ def test_more_decoded_photos_than_memory_train_from_a_chosen_cache_dir(cpu_image
     make_photos(data_dir / "photos" / "train", 1100, sizes=(32, 64))  # 3,300 photos of every kind
     make_photos(data_dir / "photos" / "test", 4, seed=1)
     overrides = [*PHOTO_OVERRIDES, "data.image_size=[224,224]", "training.batch_size=4", *TINY_MODEL]
-    result = invoke(
-        "train",
-        "--data-dir",
-        str(data_dir),
-        "--output-dir",
-        str(tmp_path / "out"),
+    result = train(
+        data_dir,
+        tmp_path / "out",
         "--cache-dir",
         str(cache_dir),
         "--memory",
         MEMORY,
-        *sets(overrides),
+        overrides=overrides,
         timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -83,16 +92,12 @@ def test_running_out_of_memory_while_decoding_blames_the_photos(
     make_photos(data_dir / "photos" / "train", per_class, sizes=sides)
     for index in range(3):
         giant_png(data_dir / "photos" / "train" / "apples" / f"panorama-{index}.png")
-    result = invoke(
-        "train",
-        "--data-dir",
-        str(data_dir),
-        "--output-dir",
-        str(tmp_path / "out"),
+    result = train(
+        data_dir,
+        tmp_path / "out",
         "--memory",
         "200m",
-        *sets([*PHOTO_OVERRIDES, "data.test=null", *TINY_MODEL]),
-        timeout=600,
+        overrides=[*PHOTO_OVERRIDES, "data.test=null", *TINY_MODEL],
     )
     assert result.returncode != 0
     output = result.stdout + result.stderr
@@ -101,43 +106,6 @@ def test_running_out_of_memory_while_decoding_blames_the_photos(
     # Killed in the main process (exit 137, explained by the host) or in a decoding process
     # (the training says so itself): either way the photos are named as the cause.
     assert "decoding photos" in line and "memory" in line and "--memory" in line, line
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 32 MB tmpfs (CI runs as root)."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32m,mode=0777", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr}"
-    yield mount_point
-    subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    with open(filler, "wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * (1 << 20))
-                handle.flush()
-        except OSError as error:
-            assert error.errno == errno.ENOSPC, error
-    return filler
-
-
-def partial_done(cache_dir: Path) -> int:
-    for state in cache_dir.glob(".*.partial/state.json"):
-        try:
-            return json.loads(state.read_text())["done"]
-        except (OSError, ValueError):
-            pass
-    return 0
 
 
 def test_a_full_cache_disk_is_one_line_and_the_run_goes_on_once_there_is_room(
@@ -174,7 +142,7 @@ def test_a_full_cache_disk_is_one_line_and_the_run_goes_on_once_there_is_room(
     )
     try:
         deadline = time.monotonic() + 300
-        while partial_done(small_disk) == 0 and process.poll() is None and time.monotonic() < deadline:
+        while cache_rows_written(small_disk) == 0 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         filler = fill(small_disk)
         output, _ = process.communicate(timeout=300)

@@ -19,6 +19,7 @@ from app.config import load_config
 from app.train import cache
 from app.train.data import load_dataset
 from app.train.files import plan_dataset
+from tests.helpers import cache_rows_written
 from tests.photos import PHOTO_OVERRIDES, make_dataset, make_photos
 
 pytestmark = pytest.mark.image
@@ -174,15 +175,6 @@ def test_unreadable_files_stop_the_run_or_are_skipped_and_recorded(photos_dir, t
 # --- a real run killed while it writes the cache --------------------------------------
 
 
-def partial_progress(cache_dir: Path) -> int:
-    for state in cache_dir.glob(".*.partial/state.json"):
-        try:
-            return json.loads(state.read_text())["done"]
-        except (OSError, ValueError):
-            pass
-    return 0
-
-
 def test_a_run_killed_while_writing_the_cache_resumes_it_and_trains_the_same(tmp_path_factory, tmp_path):
     data_dir = tmp_path_factory.mktemp("many")
     make_photos(data_dir / "photos" / "train", 700, sizes=(48, 96))
@@ -194,14 +186,14 @@ def test_a_run_killed_while_writing_the_cache_resumes_it_and_trains_the_same(tmp
         process = subprocess.Popen(app_command(*args), cwd=REPO, env=app_env(), stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 120
-        while partial_progress(cache_dir) == 0 and process.poll() is None and time.monotonic() < deadline:
+        while cache_rows_written(cache_dir) == 0 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    done = partial_progress(cache_dir)
+    done = cache_rows_written(cache_dir)
     assert 0 < done < 2100, (tmp_path / "log.txt").read_text()[-2000:]
     assert not [p for p in entry_dirs(cache_dir) if p.name.startswith("photos-train")], "no entry yet"
 
