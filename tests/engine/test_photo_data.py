@@ -112,8 +112,9 @@ def test_a_full_cache_disk_is_one_line_and_the_run_goes_on_once_there_is_room(
     cpu_image, tmp_path, small_disk, no_leftovers
 ):
     data_dir = tmp_path / "data"
-    make_photos(data_dir / "photos" / "train", 200, sizes=(24, 48))  # 600 x 48 KB decoded: 29 MB
-    overrides = [*PHOTO_OVERRIDES, "data.test=null", "data.image_size=[128,128]", *TINY_MODEL]
+    # 150 photos of 400-800 px, 22.6 MB decoded at 224x224: decoded by a pool, for seconds.
+    make_photos(data_dir / "photos" / "train", 50, sizes=(400, 800))
+    overrides = [*PHOTO_OVERRIDES, "data.test=null", "data.image_size=[224,224]", *TINY_MODEL]
     command = [
         sys.executable,
         "-m",
@@ -150,7 +151,9 @@ def test_a_full_cache_disk_is_one_line_and_the_run_goes_on_once_there_is_room(
         if process.poll() is None:
             process.kill()
     assert "Traceback" not in output
-    (line,) = trainbox_lines(output)
+    lines = trainbox_lines(output)
+    assert len(lines) == 1, output[-3000:]
+    (line,) = lines
     assert process.returncode == 2 and "is full after" in line and "what is decoded is kept" in line, line
 
     filler.unlink()
