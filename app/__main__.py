@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--output-dir", help=f"output directory (default {OUTPUTS_MOUNT} if it exists, else ./outputs)"
     )
+    train.add_argument(
+        "--cache-dir", help="where decoded images are kept for later runs (default <output dir>/.cache)"
+    )
     return parser
 
 
@@ -76,6 +79,7 @@ def command_train(args: argparse.Namespace) -> int:
             overrides=tuple(args.overrides),
             run_id=args.run_id,
             resume=args.resume,
+            cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         )
     )
 

@@ -27,8 +27,8 @@ import tensorflow as tf
 
 from app.config import load_config
 from app.train import checkpoint, data, files
-from app.train.model import build_model, compile_model
 from app.train.determinism import set_determinism
+from app.train.model import build_model, compile_model
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -36,7 +36,7 @@ import numpy as np
 from app import settings
 from app.progress import progress
 from app.train import cache, threads
-from app.train.decode import Pixels, Unreadable, decode
+from app.train.decode import Pixels, Unreadable, decode, unreadable_line
 from app.train.errors import UserError
 
 STATE = "state.json"
@@ -292,10 +292,7 @@ def _decode_all(partial: Path, state: Progress, source: cache.Source, pixels: Pi
                 if unreadable and not skip:
                     save_progress(partial, descriptor, state)
                     row = min(unreadable)
-                    raise UserError(
-                        f"unreadable image: {source.paths[row]} ({unreadable[row]}); "
-                        "set data.skip_unreadable=true to skip such files"
-                    )
+                    raise UserError(unreadable_line(source.paths[row], unreadable[row]))
                 if time.monotonic() - saved_at > CHECKPOINT_S or state.done - saved_rows >= every_rows:
                     save_progress(partial, descriptor, state)
                     saved_at, saved_rows = time.monotonic(), state.done

@@ -19,7 +19,7 @@ import numpy as np
 
 from app.config import DataConfig
 from app.train import cache, cache_build
-from app.train.decode import Pixels
+from app.train.decode import Pixels, unreadable_line
 from app.train.errors import UserError
 from app.train.files import FileList, Plan, epoch_order, fingerprint
 
@@ -154,10 +154,7 @@ def _split(
     bad = [row for row in rows if int(row) in entry.unreadable]
     if bad and not config.skip_unreadable:
         row = int(bad[0])
-        raise UserError(
-            f"unreadable image: {source.paths[row]} ({entry.unreadable[row]}); "
-            "set data.skip_unreadable=true to skip such files"
-        )
+        raise UserError(unreadable_line(source.paths[row], entry.unreadable[row]))
     for row in bad:
         skipped[source.relative[row]] = {"file": source.relative[row], "reason": entry.unreadable[int(row)]}
     keep = np.array([int(row) not in entry.unreadable for row in rows], dtype=bool)
@@ -173,7 +170,7 @@ def _gb(count: int) -> str:
 # --- tf.data pipelines ------------------------------------------------------------------
 
 
-def batch_reader(split: Split):
+def lookup(split: Split):
     """A tf.data map function: a vector of positions in the split -> (images, labels)."""
     import tensorflow as tf
 
@@ -205,7 +202,7 @@ def training_pipeline(split: Split, batch_size: int, seed: int, first_epoch: int
     return (
         tf.data.Dataset.range(first_epoch, epochs)
         .flat_map(epoch_batches)
-        .map(batch_reader(split), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(lookup(split), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(PREFETCH_BATCHES)
     )
 
@@ -222,7 +219,7 @@ def eval_pipeline(split: Split, batch_size: int):
     return (
         tf.data.Dataset.range(0, size, batch_size)
         .map(lambda start: tf.range(start, tf.minimum(start + batch_size, size)))
-        .map(batch_reader(split), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(lookup(split), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(PREFETCH_BATCHES)
     )
 

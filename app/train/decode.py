@@ -11,6 +11,7 @@ TF-free and pure: the cache's decoding workers call it, and so can a notebook.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,18 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 TRANSPARENT_BACKGROUND = (255, 255, 255)
 
 
+TOO_LARGE = "too many pixels to decode safely"
+
+
 class Unreadable(Exception):
     """The file is not an image Pillow can decode; the message says why, briefly."""
+
+
+def unreadable_line(path, reason: str) -> str:
+    """The one line a user reads about a file that could not be decoded."""
+    if reason.startswith(TOO_LARGE):
+        return f"image too large: {path} ({reason})"
+    return f"unreadable image: {path} ({reason}); set data.skip_unreadable=true to skip such files"
 
 
 @dataclass(frozen=True)
@@ -63,14 +74,17 @@ class Pixels:
 def decode(path: str | Path, pixels: Pixels) -> np.ndarray:
     """The file as a (height, width, channels) uint8 array; Unreadable when it is no image."""
     try:
-        with Image.open(path) as image:
-            # JPEG only: let libjpeg scale down by 1/2..1/8 while decoding, never below
-            # the target on either side (a square request survives a 90-degree turn).
-            side = max(pixels.height, pixels.width)
-            image.draft(None, (side, side))
-            ImageOps.exif_transpose(image, in_place=True)  # no copy: a photo can be 100 MB decoded
-            resized = _resize(_convert(image, pixels.channels), pixels)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        with warnings.catch_warnings():
+            # Past Pillow's warning size a few KB of PNG may decode to gigabytes: refused too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                # JPEG only: let libjpeg scale down by 1/2..1/8 while decoding, never below
+                # the target on either side (a square request survives a 90-degree turn).
+                side = max(pixels.height, pixels.width)
+                image.draft(None, (side, side))
+                ImageOps.exif_transpose(image, in_place=True)  # no copy: a photo can be 100 MB decoded
+                resized = _resize(_convert(image, pixels.channels), pixels)
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise Unreadable(_reason(error)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated or corrupt
         raise Unreadable(_reason(error)) from None
@@ -81,8 +95,8 @@ def decode(path: str | Path, pixels: Pixels) -> np.ndarray:
 def _reason(error: Exception) -> str:
     if isinstance(error, UnidentifiedImageError):
         return "not an image Pillow can read"
-    if isinstance(error, Image.DecompressionBombError):
-        return "too many pixels to decode safely"
+    if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return f"{TOO_LARGE}: {error}"
     message = " ".join(str(error).split())[:120]
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 

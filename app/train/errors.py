@@ -1,8 +1,5 @@
 """Errors a user can cause (exit 2, one line) versus a training that failed (exit 1)."""
 
-import contextlib
-import signal
-
 
 class UserError(Exception):
     """Something the user can fix: bad data, bad paths, bad run id. One-line message."""
@@ -17,18 +14,3 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
-
-
-@contextlib.contextmanager
-def signals_interrupt():
-    """SIGINT/SIGTERM raise Interrupted inside the block (so clean-up code runs), as in training."""
-
-    def interrupt(signum, frame):
-        raise Interrupted(signum)
-
-    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

@@ -8,6 +8,7 @@ one clean line. Whether each file really is an image is found out while decoding
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def fingerprint(data_dir: Path, folders: dict[str, Path]) -> tuple[str, dict[Pat
     each: dict[Path, str] = {}
     with progress(sum(p.stat().st_size for p in files), "fingerprinting the data", "B") as bar:
         for path in files:
-            relative = path.relative_to(root).as_posix().encode("utf-8")
+            relative = os.fsencode(path.relative_to(root).as_posix())  # any bytes a file name holds
             digest.update(len(relative).to_bytes(8, "big") + relative)
             digest.update(path.stat().st_size.to_bytes(8, "big"))
             own = hashlib.sha256()

@@ -22,7 +22,7 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, data, distribute, environment, files, outputs
+from app.train import checkpoint, data, distribute, environment, outputs
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
 from app.train.model import build_model, compile_model, weights_sha256
@@ -135,10 +135,7 @@ def describe_data(dataset: data.Dataset, data_dir: Path) -> dict:
     return {
         "data_dir": str(data_dir),
         "folders": {key: folder.relative_to(root).as_posix() for key, folder in dataset.folders.items()},
-        "fingerprint": files.fingerprint(data_dir, dataset.folders),
-        "class_names": dataset.class_names,
-        "counts": dataset.counts(),
-        "image_shape": list(dataset.image_shape),
+        **dataset.manifest_record(),
     }
 
 

@@ -3,7 +3,7 @@
 A new run: the config, a safe run id, a writable output directory, a run directory that
 does not exist yet. A resume: the run's own config and manifest, a status that can be
 resumed, and the run's lock (so a second writer is refused before it writes anything).
-Both: the data folders, listed and every image verified.
+Both: the data folders, listed (each image is checked when it is decoded into the cache).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import manifest, run_lock
+from app import manifest, run_lock, settings
 from app.config import Config, load_config
 from app.manifest import RunRecord, Status
 from app.train.errors import UserError
@@ -31,6 +31,11 @@ class TrainRequest:
     overrides: tuple[str, ...] = ()
     run_id: str | None = None
     resume: str | None = None
+    cache_dir: Path | None = None  # decoded images; None: <output dir>/.cache
+
+    @property
+    def cache(self) -> Path:
+        return self.cache_dir or settings.default_cache_dir(self.output_dir)
 
 
 @dataclass

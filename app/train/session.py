@@ -1,7 +1,8 @@
 """`python -m app train`: the checks, the run's phases in order, and how the process ends.
 
-TensorFlow loads only after the cheap checks (config, run directory, data), so a user's
-mistake costs a second. The run's lock is held from before the first write to the end.
+TensorFlow loads only after the cheap checks (config, run directory, data) and the
+decoding of the photos into the cache, so a user's mistake costs a second. The run's
+lock is held from before the first write to the end.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ def train(request: TrainRequest) -> int:
         try:
             launch, cluster = read_environment()
             checked = preflight(request, lock if cluster.is_chief else None)
-            from app.train import data, phases  # TensorFlow loads here, after the cheap checks
+            from app.train import data  # no TensorFlow: a bad photo costs seconds, not its start-up
+
+            dataset = data.load_dataset(checked.plan, checked.config.data, request.cache)
+            from app.train import phases  # TensorFlow loads here, after the cheap checks
 
             strategy = start_tensorflow(cluster, launch)
-            dataset = data.load_dataset(checked.plan, checked.config.data)
             print(
                 f"run {checked.run_id}: {len(dataset.train)} training images, classes {dataset.class_names}",
                 flush=True,
