@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -221,7 +222,10 @@ def main() -> int:
     sizes = QUICK if parser.parse_args().quick else FULL
     work = Path(tempfile.mkdtemp(prefix="trainbox-bench-cache-"))
     work.chmod(0o755)
-    figures = [item for step in STEPS for item in step(work, sizes)]
+    try:
+        figures = [item for step in STEPS for item in step(work, sizes)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(figures, indent=1))
     return 0
 

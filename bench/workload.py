@@ -11,8 +11,10 @@ the first epoch (tracing) is reported but never used for throughput.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -48,6 +50,7 @@ def load(config_file: str, data_dir: Path, overrides: list[str]):
     config = load_config(config_file, overrides)
     plan = files.plan_dataset(data_dir, config.data, config.seed)
     cache_dir = Path(tempfile.mkdtemp(prefix="trainbox-bench-cache-"))
+    atexit.register(shutil.rmtree, cache_dir, ignore_errors=True)
     return config, data.load_dataset(plan, config.data, cache_dir)
 
 
