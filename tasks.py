@@ -265,13 +265,15 @@ def export(c, gpu=False, output_dir=None, image=None):
 
 
 @task(
+    iterable=["only"],
     help={
         "quick": "fewer repetitions and no GPU image build (what CI runs, a few minutes)",
+        "only": "run one step or figure, e.g. --only launch (repeatable; default: all)",
         "results": "where to write the JSON results (default bench/results.json)",
         "gpu_build": "build trainbox:gpu when absent to measure its size (full mode; default on)",
-    }
+    },
 )
-def bench(c, quick=False, results=None, gpu_build=True):
+def bench(c, quick=False, only=None, results=None, gpu_build=True):
     """Benchmark suite (bench/): ratios vs baselines measured in the same run; writes bench/results.json."""
     from pathlib import Path
 
@@ -279,7 +281,7 @@ def bench(c, quick=False, results=None, gpu_build=True):
     from bench.suite import run as run_bench
 
     results_path = Path(results) if results else RESULTS
-    _exit_with(_run(run_bench, quick=quick, results_path=results_path, build_gpu=gpu_build))
+    _exit_with(_run(run_bench, quick=quick, only=only or (), results_path=results_path, build_gpu=gpu_build))
 
 
 ns = Collection(

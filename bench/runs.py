@@ -6,23 +6,24 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 from app import settings
 from app.launch import containers
-from app.launch.provenance import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
-IMAGE = settings.image_tag()
-CONFIG_IN_IMAGE = "/opt/trainbox/configs/default.yaml"
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+# Mounted read-only where the image's PYTHONPATH (its app root) finds it: `python -m bench.workloads.X`.
+BENCH_IN_IMAGE = f"{settings.APP_ROOT_IN_IMAGE}/bench"
+CONFIG_IN_IMAGE = f"{settings.APP_ROOT_IN_IMAGE}/configs/default.yaml"
 RUN_DIRECTORY = re.compile(r"^run directory: (\S+)", re.MULTILINE)
 RUN_ID = re.compile(r"^run (\S+): training in ", re.MULTILINE)
 REBUILT = "older than the code in app/"
@@ -30,6 +31,11 @@ REBUILT = "older than the code in app/"
 
 class BenchError(RuntimeError):
     """A measurement that could not be taken; the message says which and why."""
+
+
+def image() -> str:
+    """The CPU image every step measures (TRAINBOX_IMAGE_REPOSITORY decides its name)."""
+    return settings.image_tag()
 
 
 @dataclass
@@ -49,10 +55,10 @@ class Training:
     @property
     def steady_images_per_s(self) -> float:
         """Images/s over the epochs after the first (median epoch time, so one hiccup does not count)."""
-        seconds = sorted(row["seconds"] for row in self.history[1:])
+        seconds = [row["seconds"] for row in self.history[1:]]
         if not seconds:
             raise BenchError(f"{self.run_dir}: needs at least two epochs for a steady throughput")
-        return self.train_images / seconds[len(seconds) // 2]
+        return self.train_images / statistics.median(seconds)
 
     @property
     def test_accuracy(self) -> float | None:
@@ -60,7 +66,11 @@ class Training:
 
 
 def _run(
-    command: list[str], what: str, env: dict | None = None, cwd: Path = REPO_ROOT, timeout: int = 3600
+    command: list[str],
+    what: str,
+    env: dict | None = None,
+    cwd: Path = settings.REPO_ROOT,
+    timeout: int = 3600,
 ) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run(
@@ -130,7 +140,7 @@ class ContainerClock:
 
 
 def _train_command(
-    module_args: list[str], data_dir: Path, output_dir: Path, overrides: list[str], extra=()
+    module_args: list[str], data_dir: Path, output_dir: Path, overrides: Sequence[str], extra=()
 ) -> list[str]:
     """`python -m <module_args> --data-dir D --output-dir O [extra] --set ...`."""
     command = [sys.executable, "-m", *module_args, "--data-dir", str(data_dir)]
@@ -140,28 +150,35 @@ def _train_command(
     return command
 
 
-def native_train(data_dir: Path, output_dir: Path, overrides: list[str]) -> Training:
+def native_train(data_dir: Path, output_dir: Path, overrides: Sequence[str]) -> Training:
     """`python -m app train` on the host: same code, same TensorFlow version, no container."""
     command = _train_command(
-        ["app", "train", "--config", str(DEFAULT_CONFIG)], data_dir, output_dir, overrides
+        ["app", "train", "--config", str(settings.DEFAULT_CONFIG)], data_dir, output_dir, overrides
     )
     wall, output = _run(
-        command, "native training", env={"PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        command,
+        "native training",
+        env={"PYTHONPATH": str(settings.REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     return _read_run(_run_dir(output, "native training"), wall)
 
 
 def invoke_train(
-    data_dir: Path, output_dir: Path, overrides: list[str], clock: ContainerClock, extra: list[str] = ()
+    data_dir: Path,
+    output_dir: Path,
+    overrides: Sequence[str],
+    clock: ContainerClock | None = None,
+    extra: Sequence[str] = (),
 ) -> Training:
-    """`invoke train` exactly as a user types it (image present)."""
+    """`invoke train` exactly as a user types it (image present); with a clock, the
+    training container's own life is taken from the engine's events."""
     command = _train_command(["invoke", "train"], data_dir, output_dir, overrides, extra)
     wall, output = _run(command, "invoke train")
-    if REBUILT in output:  # the code changed under us (others edit the tree): measure again
+    if REBUILT in output:  # the code changed under us and the image was rebuilt: measure again
         wall, output = _run(command, "invoke train")
     run = _read_run(_run_dir(output, "invoke train"), wall)
     run_id = RUN_ID.findall(output)
-    if run_id:
+    if clock and run_id:
         run.container_s = clock.lifetime(f"trainbox-train-{run_id[0]}")
     return run
 
@@ -170,33 +187,16 @@ def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) ->
     """The baseline: the same image and training through a plain `docker run --rm`."""
     name = f"trainbox-bench-{uuid.uuid4().hex[:8]}"
     command = [
-        "docker",
-        "run",
-        "--rm",
-        "--name",
-        name,
-        "--label",
-        "trainbox.project=trainbox",
-        "--label",
-        "trainbox.role=bench",
-        "--user",
-        containers.invoking_user(),
-        "-v",
-        f"{data_dir}:/data:ro",
-        "-v",
-        f"{output_dir}:/outputs",
-        IMAGE,
-        "python",
-        "-m",
-        "app",
-        "train",
-        "--config",
-        CONFIG_IN_IMAGE,
-        "--data-dir",
-        "/data",
-        "--output-dir",
-        "/outputs",
-    ]
+        "docker", "run", "--rm", "--name", name,
+        "--label", f"{settings.PROJECT_LABEL}={settings.PROJECT_NAME}",
+        "--label", f"{settings.ROLE_LABEL}=bench",
+        "--user", containers.invoking_user(),
+        "-v", f"{data_dir}:{settings.DATA_MOUNT}:ro",
+        "-v", f"{output_dir}:{settings.OUTPUTS_MOUNT}",
+        image(),
+        "python", "-m", "app", "train", "--config", CONFIG_IN_IMAGE,
+        "--data-dir", settings.DATA_MOUNT, "--output-dir", settings.OUTPUTS_MOUNT,
+    ]  # fmt: skip
     wall, output = _run(command, "docker run")
     inside = _run_dir(output, "docker run")
     run = _read_run(output_dir / inside.name, wall)
@@ -205,24 +205,29 @@ def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) ->
 
 
 def workload_in_image(
-    args: list[str],
-    data_dir: Path,
-    output_dir: Path,
-    cpus: float | None = None,
-    script: str = "workload.py",
-    config: bool = True,
+    workload: str, args: Sequence[str], data_dir: Path, output_dir: Path, cpus: float | None = None
 ) -> dict:
-    """bench/<script> inside the image (mounted read-only), hardened like every project
-    container; returns the JSON it prints last."""
-    options = ["--config", CONFIG_IN_IMAGE] if config else []
+    """`python -m bench.workloads.<workload>` inside the image, hardened like every project
+    container; returns the JSON object it prints last."""
     spec = containers.ContainerSpec(
-        image=IMAGE,
-        command=["python", f"/bench/{script}", *args, *options, "--data-dir", "/data"],
+        image=image(),
+        command=[
+            "python",
+            "-m",
+            f"bench.workloads.{workload}",
+            *args,
+            "--config",
+            CONFIG_IN_IMAGE,
+            "--data-dir",
+            settings.DATA_MOUNT,
+            "--output-dir",
+            settings.OUTPUTS_MOUNT,
+        ],
         role="bench",
         mounts=[
-            containers.bind(str(BENCH_DIR), "/bench", read_only=True),
-            containers.bind(str(data_dir), "/data", read_only=True),
-            containers.bind(str(output_dir), "/outputs", read_only=False),
+            containers.bind(str(BENCH_DIR), BENCH_IN_IMAGE, read_only=True),
+            containers.bind(str(data_dir), settings.DATA_MOUNT, read_only=True),
+            containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=False),
         ],
         limits=containers.Limits(cpus=cpus),
     )
@@ -232,27 +237,13 @@ def workload_in_image(
         output = container.logs(stdout=True, stderr=False).decode()
         if status != 0:
             errors = container.logs(stdout=False, stderr=True).decode().strip().splitlines()[-3:]
-            raise BenchError(f"workload {args[0]} exited {status}: " + " | ".join(errors))
+            raise BenchError(f"workload {workload} exited {status}: " + " | ".join(errors))
     finally:
         containers.remove_quietly(container)
     return json.loads(output.strip().splitlines()[-1])
 
 
-def workload_native(args: list[str], data_dir: Path) -> dict:
-    command = [
-        sys.executable,
-        str(BENCH_DIR / "workload.py"),
-        *args,
-        "--config",
-        str(DEFAULT_CONFIG),
-        "--data-dir",
-        str(data_dir),
-    ]
-    _, output = _run(command, f"native workload {args[0]}", env={"PYTHONPATH": str(REPO_ROOT)})
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def invoke_build(args: list[str] = (), cwd: Path = REPO_ROOT, timeout: int = 7200) -> float:
+def invoke_build(args: Sequence[str] = (), cwd: Path = settings.REPO_ROOT, timeout: int = 7200) -> float:
     wall, _ = _run(
         [sys.executable, "-m", "invoke", "build", *args],
         "invoke build " + " ".join(args),
@@ -265,6 +256,35 @@ def invoke_build(args: list[str] = (), cwd: Path = REPO_ROOT, timeout: int = 720
 def write_data(data_dir: Path) -> None:
     """The default digits, written as users get them: by `invoke data`, in the image."""
     _run([sys.executable, "-m", "invoke", "data", "--data-dir", str(data_dir)], "writing the digits")
+
+
+def script_in_image(
+    script: str, args: Sequence[str], data_dir: Path, output_dir: Path, config: bool = True
+) -> dict:
+    """bench/<script> inside the image (mounted read-only at /bench), for the standalone
+    scripts that are not registered steps yet (cache_figures, startup); returns the JSON
+    it prints last."""
+    options = ["--config", CONFIG_IN_IMAGE] if config else []
+    spec = containers.ContainerSpec(
+        image=image(),
+        command=["python", f"/bench/{script}", *args, *options, "--data-dir", settings.DATA_MOUNT],
+        role="bench",
+        mounts=[
+            containers.bind(str(BENCH_DIR), "/bench", read_only=True),
+            containers.bind(str(data_dir), settings.DATA_MOUNT, read_only=True),
+            containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=False),
+        ],
+    )
+    container = containers.start(spec)
+    try:
+        status = container.wait()["StatusCode"]
+        output = container.logs(stdout=True, stderr=False).decode()
+        if status != 0:
+            errors = container.logs(stdout=False, stderr=True).decode().strip().splitlines()[-3:]
+            raise BenchError(f"{script} exited {status}: " + " | ".join(errors))
+    finally:
+        containers.remove_quietly(container)
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def figure(key, samples, unit, goal, baseline, baseline_label, definition) -> dict:

@@ -1,0 +1,35 @@
+"""The registry: every measured step, in the order the suite runs them.
+
+A new figure is one new module here that defines `STEP = Step(name=..., figures=(...),
+measure=...)`, added to STEPS below (a TensorFlow workload it needs inside the image goes
+into bench/workloads/ and needs no registration).
+"""
+
+from __future__ import annotations
+
+from bench.step import Step
+from bench.steps import (
+    checkpoint,
+    container_vs_native,
+    determinism,
+    image_size,
+    launch,
+    multiworker,
+    pipeline,
+    quota_threads,
+    rebuild,
+    training_options,
+)
+
+STEPS: tuple[Step, ...] = (
+    image_size.STEP,
+    rebuild.STEP,
+    launch.STEP,
+    container_vs_native.STEP,
+    pipeline.STEP,
+    checkpoint.STEP,
+    determinism.STEP,
+    training_options.STEP,
+    quota_threads.STEP,
+    multiworker.STEP,
+)
