@@ -35,12 +35,16 @@ def _number(value: float | None) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
 
 
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def table(figures: list[Figure]) -> str:
     rows = [("figure", "value", "goal", "met", "baseline (same run)", "spread (min-max)", "n")]
     for f in figures:
         met = {True: "yes", False: "NO", None: ""}[f.meets_goal]
         baseline = f"{_number(f.baseline.value)} {f.baseline.label}" if f.baseline else "-"
-        spread = f"{_number(f.spread[0])}-{_number(f.spread[1])}" if f.spread else (f.reason or "-")
+        spread = f"{_number(f.spread[0])}-{_number(f.spread[1])}" if f.spread else _shorten(f.reason or "-")
         rows.append((f.name, _number(f.value), str(f.goal or ""), met, baseline, spread, str(len(f.samples))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]

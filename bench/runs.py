@@ -16,17 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
+import docker.errors
+
 from app import settings
-from app.launch import containers
+from app.launch import containers, engine
 
 BENCH_DIR = Path(__file__).resolve().parent
 # Mounted read-only where the image's PYTHONPATH (its app root) finds it: `python -m bench.workloads.X`.
 BENCH_IN_IMAGE = f"{settings.APP_ROOT_IN_IMAGE}/bench"
 CONFIG_IN_IMAGE = f"{settings.APP_ROOT_IN_IMAGE}/configs/default.yaml"
+WORKLOAD_RESULT = "result.json"  # written by the workload into its output folder
 RUN_DIRECTORY = re.compile(r"^run directory: (\S+)", re.MULTILINE)
 RUN_ID = re.compile(r"^run (\S+): training in ", re.MULTILINE)
-REBUILT = "older than the code in app/"
 
 
 class BenchError(RuntimeError):
@@ -139,6 +140,13 @@ class ContainerClock:
         self._stream.close()
 
 
+def _image_id() -> str | None:
+    try:
+        return engine.client().images.get(image()).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
 def _train_command(
     module_args: list[str], data_dir: Path, output_dir: Path, overrides: Sequence[str], extra=()
 ) -> list[str]:
@@ -173,8 +181,9 @@ def invoke_train(
     """`invoke train` exactly as a user types it (image present); with a clock, the
     training container's own life is taken from the engine's events."""
     command = _train_command(["invoke", "train"], data_dir, output_dir, overrides, extra)
+    before = _image_id()
     wall, output = _run(command, "invoke train")
-    if REBUILT in output:  # the code changed under us and the image was rebuilt: measure again
+    if _image_id() != before:  # the code changed under us and invoke rebuilt the image: measure again
         wall, output = _run(command, "invoke train")
     run = _read_run(_run_dir(output, "invoke train"), wall)
     run_id = RUN_ID.findall(output)
@@ -208,7 +217,7 @@ def workload_in_image(
     workload: str, args: Sequence[str], data_dir: Path, output_dir: Path, cpus: float | None = None
 ) -> dict:
     """`python -m bench.workloads.<workload>` inside the image, hardened like every project
-    container; returns the JSON object it prints last."""
+    container; returns the JSON object it wrote into its output folder."""
     spec = containers.ContainerSpec(
         image=image(),
         command=[
@@ -222,6 +231,8 @@ def workload_in_image(
             settings.DATA_MOUNT,
             "--output-dir",
             settings.OUTPUTS_MOUNT,
+            "--result",
+            f"{settings.OUTPUTS_MOUNT}/{WORKLOAD_RESULT}",
         ],
         role="bench",
         mounts=[
@@ -234,13 +245,24 @@ def workload_in_image(
     container = containers.start(spec)
     try:
         status = container.wait()["StatusCode"]
-        output = container.logs(stdout=True, stderr=False).decode()
-        if status != 0:
-            errors = container.logs(stdout=False, stderr=True).decode().strip().splitlines()[-3:]
-            raise BenchError(f"workload {workload} exited {status}: " + " | ".join(errors))
+    except docker.errors.NotFound:
+        status = None
+    result = output_dir / WORKLOAD_RESULT
+    try:
+        if status != 0 or not result.is_file():
+            raise BenchError(f"workload {workload} exited {status}: {_last_lines(container)}")
+        return json.loads(result.read_text())
     finally:
         containers.remove_quietly(container)
-    return json.loads(output.strip().splitlines()[-1])
+
+
+def _last_lines(container) -> str:
+    """The end of a failed container's stderr, or why there is none (on this shared engine
+    another checkout's `invoke clean` may remove our containers)."""
+    try:
+        return " | ".join(container.logs(stdout=False, stderr=True).decode().strip().splitlines()[-3:])
+    except docker.errors.APIError as error:
+        return f"its logs are gone, the container was removed from outside ({error.explanation})"
 
 
 def invoke_build(args: Sequence[str] = (), cwd: Path = settings.REPO_ROOT, timeout: int = 7200) -> float:

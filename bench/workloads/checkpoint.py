@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             checkpoint.save(Path(scratch) / "checkpoints", model, args.epochs + repeat, history)
             save_seconds.append(time.perf_counter() - started)
-    return common.emit({"epoch_seconds": epoch_seconds, "checkpoint_seconds": save_seconds})
+    return common.emit({"epoch_seconds": epoch_seconds, "checkpoint_seconds": save_seconds}, args)
 
 
 if __name__ == "__main__":

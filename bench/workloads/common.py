@@ -40,6 +40,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     arguments.add_argument("--config", required=True)
     arguments.add_argument("--data-dir", required=True, type=Path)
     arguments.add_argument("--output-dir", required=True, type=Path)
+    arguments.add_argument("--result", required=True, type=Path, help="where to write the JSON answer")
     arguments.add_argument("--epochs", type=int, default=6)
     arguments.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     return arguments
@@ -87,7 +88,7 @@ def threads() -> dict:
     }
 
 
-def emit(result: dict) -> int:
-    """The workload's answer: one JSON object on the last line of stdout."""
-    print(json.dumps(result), flush=True)
+def emit(result: dict, args) -> int:
+    """The workload's answer, one JSON object where --result says (bench.runs reads it)."""
+    args.result.write_text(json.dumps(result) + "\n")
     return 0

@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": common.fit_pipeline(config, dataset, args.epochs),
             "deterministic": config.deterministic,
             "threads": common.threads(),
-        }
+        },
+        args,
     )
 
 

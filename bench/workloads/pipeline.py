@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             "streaming": lambda: fit_streaming(config, dataset, args),
         },
     )
-    return common.emit({"train_images": len(dataset.train), "rounds": rounds, "threads": common.threads()})
+    result = {"train_images": len(dataset.train), "rounds": rounds, "threads": common.threads()}
+    return common.emit(result, args)
 
 
 if __name__ == "__main__":
