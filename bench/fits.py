@@ -13,17 +13,18 @@ from bench.step import Context
 
 
 def paired_fits(
-    ctx: Context, sides: dict[str, Sequence[str]], outputs: str, cpus: float | None = None
+    ctx: Context, what: str, sides: dict[str, Sequence[str]], cpus: float | None = None
 ) -> list[dict[str, dict]]:
     """Each side's extra workload arguments -> one {side: result} per repetition."""
-    plan = ctx.plan
+    pairs, epochs = ctx.plan.choose(quick=1, full=5), ctx.plan.choose(quick=5, full=10)
+    ctx.echo(f"{what}, {pairs} pair(s) of {epochs} epochs in the image ...")
 
-    def fit(extra: Sequence[str]):
+    def fit(side: str, extra: Sequence[str]):
         return lambda: runs.workload_in_image(
-            "fit", ["--epochs", str(plan.fit_epochs), *extra], ctx.data_dir, ctx.outputs(outputs), cpus=cpus
+            "fit", ["--epochs", str(epochs), *extra], ctx.data_dir, ctx.outputs(side), cpus=cpus
         )
 
-    return alternating(plan.fit_pairs, {side: fit(extra) for side, extra in sides.items()})
+    return alternating(pairs, {side: fit(side, extra) for side, extra in sides.items()})
 
 
 def steady_epoch_s(result: dict) -> float:

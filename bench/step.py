@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import docker
 from bench import runs
@@ -15,53 +16,18 @@ from bench.figure import Figure
 
 @dataclass(frozen=True, kw_only=True)
 class Plan:
-    """How much to repeat; quick mode is what CI runs."""
+    """Quick (what CI runs: one repetition, a few minutes) or full; each step says how
+    much it repeats in either mode with `choose`."""
 
-    mode: str
-    rebuilds: int
-    launch_reps: int
-    training_pairs: int  # container vs native
-    training_epochs: int
-    pipeline_rounds: int
-    pipeline_epochs: int
-    checkpoints: int
-    fit_pairs: int  # every paired `bench.workloads.fit` comparison
-    fit_epochs: int
-    multiworker_pairs: int
-    multiworker_epochs: int
+    mode: Literal["quick", "full"]
     build_gpu_if_missing: bool
 
+    def choose(self, *, quick: int, full: int) -> int:
+        return quick if self.mode == "quick" else full
 
-FULL = Plan(
-    mode="full",
-    rebuilds=2,
-    launch_reps=3,
-    training_pairs=5,
-    training_epochs=40,
-    pipeline_rounds=3,
-    pipeline_epochs=8,
-    checkpoints=10,
-    fit_pairs=5,
-    fit_epochs=10,
-    multiworker_pairs=3,
-    multiworker_epochs=6,
-    build_gpu_if_missing=True,
-)
-QUICK = Plan(
-    mode="quick",
-    rebuilds=1,
-    launch_reps=1,
-    training_pairs=1,
-    training_epochs=8,
-    pipeline_rounds=1,
-    pipeline_epochs=4,
-    checkpoints=3,
-    fit_pairs=1,
-    fit_epochs=5,
-    multiworker_pairs=1,
-    multiworker_epochs=3,
-    build_gpu_if_missing=False,
-)
+
+FULL = Plan(mode="full", build_gpu_if_missing=True)
+QUICK = Plan(mode="quick", build_gpu_if_missing=False)
 
 
 @dataclass(kw_only=True)

@@ -8,11 +8,11 @@ from bench.step import Context, Step
 
 
 def measure(ctx: Context) -> list[Figure]:
-    plan = ctx.plan
-    ctx.echo(f"{plan.checkpoints} checkpoint(s) after {plan.fit_epochs} epochs, in the image ...")
+    epochs, checkpoints = ctx.plan.choose(quick=5, full=10), ctx.plan.choose(quick=3, full=10)
+    ctx.echo(f"{checkpoints} checkpoint(s) after {epochs} epochs, in the image ...")
     result = runs.workload_in_image(
         "checkpoint",
-        ["--epochs", str(plan.fit_epochs), "--checkpoints", str(plan.checkpoints)],
+        ["--epochs", str(epochs), "--checkpoints", str(checkpoints)],
         ctx.data_dir,
         ctx.outputs("checkpoint"),
     )

@@ -8,9 +8,10 @@ from bench.step import Context, Step
 
 
 def measure(ctx: Context) -> list[Figure]:
-    ctx.echo(f"deterministic vs non-deterministic epochs, {ctx.plan.fit_pairs} pair(s) ...")
     rounds = paired_fits(
-        ctx, {"on": ["--set", "deterministic=true"], "off": ["--set", "deterministic=false"]}, "determinism"
+        ctx,
+        "deterministic vs non-deterministic epochs",
+        {"on": ["--set", "deterministic=true"], "off": ["--set", "deterministic=false"]},
     )
     on = [steady_epoch_s(pair["on"]) for pair in rounds]
     off = [steady_epoch_s(pair["off"]) for pair in rounds]

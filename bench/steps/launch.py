@@ -10,9 +10,10 @@ from bench.step import Context, Step
 
 
 def measure(ctx: Context) -> list[Figure]:
-    ctx.echo(f"default `invoke train` vs plain `docker run`, {ctx.plan.launch_reps} pair(s) ...")
+    pairs = ctx.plan.choose(quick=1, full=3)
+    ctx.echo(f"default `invoke train` vs plain `docker run`, {pairs} pair(s) ...")
     rounds = alternating(
-        ctx.plan.launch_reps,
+        pairs,
         {
             "invoke": lambda: runs.invoke_train(ctx.data_dir, ctx.outputs("invoke"), [], ctx.clock),
             "docker_run": lambda: runs.docker_run_train(ctx.data_dir, ctx.outputs("docker-run"), ctx.clock),

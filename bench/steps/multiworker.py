@@ -12,19 +12,16 @@ from bench.step import Context, Step
 
 
 def measure(ctx: Context) -> list[Figure]:
-    plan = ctx.plan
-    overrides = [f"training.epochs={plan.multiworker_epochs}"]
-    ctx.echo(
-        f"2 workers vs 1 on this host, {plan.multiworker_pairs} pair(s) of "
-        f"{plan.multiworker_epochs} epochs ..."
-    )
+    pairs, epochs = ctx.plan.choose(quick=1, full=3), ctx.plan.choose(quick=3, full=6)
+    overrides = [f"training.epochs={epochs}"]
+    ctx.echo(f"2 workers vs 1 on this host, {pairs} pair(s) of {epochs} epochs ...")
 
     def train(workers: int):
         return lambda: runs.invoke_train(
             ctx.data_dir, ctx.outputs(f"workers-{workers}"), overrides, extra=["--workers", str(workers)]
         )
 
-    rounds = alternating(plan.multiworker_pairs, {"one": train(1), "two": train(2)})
+    rounds = alternating(pairs, {"one": train(1), "two": train(2)})
     one = [pair["one"].steady_images_per_s for pair in rounds]
     return [
         Figure(

@@ -11,11 +11,11 @@ from bench.step import Context, Step
 
 
 def measure(ctx: Context) -> list[Figure]:
-    plan = ctx.plan
-    ctx.echo(f"pipeline vs in-memory arrays in the image, {plan.pipeline_rounds} round(s) ...")
+    rounds, epochs = ctx.plan.choose(quick=1, full=3), ctx.plan.choose(quick=4, full=8)
+    ctx.echo(f"pipeline vs in-memory arrays in the image, {rounds} round(s) of {epochs} epochs ...")
     result = runs.workload_in_image(
         "pipeline",
-        ["--epochs", str(plan.pipeline_epochs), "--rounds", str(plan.pipeline_rounds)],
+        ["--epochs", str(epochs), "--rounds", str(rounds)],
         ctx.data_dir,
         ctx.outputs("pipeline"),
     )

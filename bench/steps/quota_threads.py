@@ -11,11 +11,11 @@ QUOTA_CPUS = 1.0
 
 
 def measure(ctx: Context) -> list[Figure]:
-    ctx.echo(
-        f"thread pools under --cpus {QUOTA_CPUS}: host-sized vs quota-sized, {ctx.plan.fit_pairs} pair(s) ..."
-    )
     rounds = paired_fits(
-        ctx, {"host": ["--threads", "host"], "quota": ["--threads", "quota"]}, "threads", cpus=QUOTA_CPUS
+        ctx,
+        f"thread pools under --cpus {QUOTA_CPUS}: host-sized vs quota-sized",
+        {"host": ["--threads", "host"], "quota": ["--threads", "quota"]},
+        cpus=QUOTA_CPUS,
     )
     for pair in rounds:
         for sizing, result in pair.items():

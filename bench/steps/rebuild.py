@@ -37,7 +37,8 @@ def edit_code(copy: Path, attempt: int) -> None:
 
 
 def measure(ctx: Context) -> list[Figure]:
-    ctx.echo(f"code-only rebuild in a copy of the repository, {ctx.plan.rebuilds} time(s) ...")
+    rebuilds = ctx.plan.choose(quick=1, full=2)
+    ctx.echo(f"code-only rebuild in a copy of the repository, {rebuilds} time(s) ...")
     copy = copy_work_tree(ctx.work / "repo")
     tag_args = ["--tag", rebuild_tag()]
     made = []
@@ -45,7 +46,7 @@ def measure(ctx: Context) -> list[Figure]:
         unchanged = runs.invoke_build(tag_args, cwd=copy)  # warm: every layer comes from the cache
         made.append(ctx.client.images.get(rebuild_tag()).id)
         samples = []
-        for attempt in range(ctx.plan.rebuilds):
+        for attempt in range(rebuilds):
             edit_code(copy, attempt)
             samples.append(runs.invoke_build(tag_args, cwd=copy))
             made.append(ctx.client.images.get(rebuild_tag()).id)

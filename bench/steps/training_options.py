@@ -36,9 +36,12 @@ OPTIONS = (
 
 
 def option_figure(ctx: Context, option: Option) -> Figure:
-    ctx.echo(f"{option.what} vs the default step, {ctx.plan.fit_pairs} pair(s) ...")
     common = [arg for override in option.both_sides for arg in ("--set", override)]
-    rounds = paired_fits(ctx, {"default": common, "option": [*common, "--set", option.override]}, "options")
+    rounds = paired_fits(
+        ctx,
+        f"{option.what} vs the default step",
+        {"default": common, "option": [*common, "--set", option.override]},
+    )
     default = [images_per_s(pair["default"]) for pair in rounds]
     setting = f" (both with {', '.join(option.both_sides)})" if option.both_sides else ""
     return Figure(
