@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from app.config import load_config
 from app.train import data, files
-from app.train.model import build_model, compile_model
 from app.train.determinism import set_determinism
+from app.train.model import build_model, compile_model
 from app.train.threads import cgroup_cpu_limit
 
 

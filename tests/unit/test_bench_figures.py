@@ -1,9 +1,8 @@
-"""The benchmark suite's pure parts: figures, goals, the paired design, the registry and
-what bench/ may import (no engine needed)."""
+"""The benchmark suite's pure parts: figures, goals, the paired design and the registry
+(no engine needed; what bench/ may import is in test_layering.py)."""
 
 from __future__ import annotations
 
-import ast
 import math
 from pathlib import Path
 
@@ -86,24 +85,3 @@ def test_only_selects_by_step_or_figure_in_registry_order():
     with pytest.raises(TrainboxError, match="no benchmark named nosuch: --only takes a step") as raised:
         select(["launch", "nosuch"])
     assert raised.value.exit_code == 2
-
-
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return {name.split(".")[0] for name in names}
-
-
-def test_bench_imports_nothing_from_tests_and_keeps_tensorflow_in_the_image():
-    for path in BENCH.rglob("*.py"):
-        imported = imported_modules(path)
-        assert "tests" not in imported, path
-        if "workloads" in path.parts:
-            assert "docker" not in imported, path  # they run in the image, which has no docker SDK
-        else:
-            assert not imported & {"tensorflow", "keras"}, path

@@ -15,10 +15,16 @@ ML = {"tensorflow", "keras", "tf_keras", "numpy", "PIL", "matplotlib", "sklearn"
 ENGINE = {"docker", "requests", "invoke"}
 SHARED = ["app/settings.py", "app/container_env.py", "app/manifest.py", "app/run_lock.py", "app/config.py"]
 
+# bench/ runs TensorFlow only inside the image (bench/workloads, where docker is absent),
+# and borrows nothing from the tests.
+BENCH_HOST = [path.relative_to(REPO_ROOT).as_posix() for path in sorted(REPO_ROOT.glob("bench/*.py"))]
+
 RULES = {
     "host": (["app/launch", "tasks.py"], ML),
     "container": (["app/train", "app/__main__.py"], ENGINE),
     "shared": (SHARED, ML | ENGINE),
+    "bench host": ([*BENCH_HOST, "bench/steps"], ML | {"tests"}),
+    "bench workloads": (["bench/workloads"], ENGINE | {"tests"}),
 }
 
 
