@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 def test_quick_bench_measures_every_registered_figure(cpu_image, engine, tmp_path, no_leftovers):
     results_path = tmp_path / "results.json"
-    result = invoke("bench", "--quick", "--results", str(results_path), timeout=1200)
+    # a guard against a hang, not a speed check: on a shared machine at load 12 it took over 20 min
+    result = invoke("bench", "--quick", "--results", str(results_path), timeout=2400)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     results = json.loads(results_path.read_text())
