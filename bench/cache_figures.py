@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-from bench import measure
+from bench import runs
 from tests.photos import PHOTO_OVERRIDES, make_photos
 
 TINY_MODEL = ["model.conv_filters=[4]", "model.dense_units=8"]
@@ -62,7 +62,7 @@ def sets(overrides: list[str]) -> list[str]:
 def cached_vs_in_memory_throughput(work: Path, sizes: Sizes) -> list[dict]:
     data_dir = photo_dir(work, "throughput", sizes.throughput_photos, (48, 160))
     overrides = [*PHOTO_OVERRIDES, "data.test=null", "data.image_size=[64,64]"]
-    result = measure.workload_in_image(
+    result = runs.script_in_image(
         [
             "throughput",
             "--epochs",
@@ -85,7 +85,7 @@ def cached_vs_in_memory_throughput(work: Path, sizes: Sizes) -> list[dict]:
 
     rounds = result["rounds"]
     return [
-        measure.figure(
+        runs.figure(
             "cached_vs_in_memory_throughput",
             [rate(r["cached"]) / rate(r["in_memory"]) for r in rounds],
             "x",
@@ -102,7 +102,7 @@ def cached_vs_in_memory_throughput(work: Path, sizes: Sizes) -> list[dict]:
 def first_pass_decode(work: Path, sizes: Sizes) -> list[dict]:
     data_dir = photo_dir(work, "decode", sizes.decode_photos, (480, 1600))
     overrides = [*PHOTO_OVERRIDES, "data.test=null", "data.validation_split=0.0", "data.image_size=[224,224]"]
-    result = measure.workload_in_image(
+    result = runs.script_in_image(
         ["decode", "--work-dir", "/outputs", *sets(overrides)],
         data_dir,
         Path(tempfile.mkdtemp(dir=work)),
@@ -111,7 +111,7 @@ def first_pass_decode(work: Path, sizes: Sizes) -> list[dict]:
     )
     speedup = result["cache_images_per_s"] / result["plain_images_per_s"]
     return [
-        measure.figure(
+        runs.figure(
             "first_pass_decode_speedup",
             [speedup],
             "x",
@@ -122,7 +122,7 @@ def first_pass_decode(work: Path, sizes: Sizes) -> list[dict]:
             f"container may use) / a plain one-process Pillow loop (open, RGB, resize), the same "
             f"{result['images']} photos of 480-1600 px, every format and mode, to 224x224, in the image",
         ),
-        measure.figure(
+        runs.figure(
             "first_pass_decode_images_per_s",
             [result["cache_images_per_s"]],
             "images/s",
@@ -180,18 +180,18 @@ def peak_memory_ratio(work: Path, sizes: Sizes) -> list[dict]:
         *TINY_MODEL,
         "training.epochs=1",
     ]
-    peaks, clock = {}, measure.ContainerClock()
+    peaks, clock = {}, runs.ContainerClock()
     for scale in (1, 4):
         data_dir = photo_dir(work, f"memory-{scale}n", scale * sizes.memory_photos, (32, 64))
         output_dir = Path(tempfile.mkdtemp(dir=work))
         watch = PeakMemory(client, output_dir)
-        measure.invoke_train(data_dir, output_dir, overrides, clock)
+        runs.invoke_train(data_dir, output_dir, overrides, clock)
         watch.thread.join(timeout=10)
         peaks[scale] = watch
     clock.close()
     n = 3 * sizes.memory_photos
     return [
-        measure.figure(
+        runs.figure(
             "peak_memory_ratio_4x_data",
             [peaks[4].anonymous / peaks[1].anonymous],
             "x",
@@ -201,7 +201,7 @@ def peak_memory_ratio(work: Path, sizes: Sizes) -> list[dict]:
             f"peak anonymous memory (cgroup rss; the page cache is reclaimable and left out) of "
             f"`invoke train`, 1 epoch of 224x224 RGB photos, at 4N={4 * n} photos / at N={n}",
         ),
-        measure.figure(
+        runs.figure(
             "peak_container_usage_4x_data",
             [peaks[4].usage / peaks[1].usage],
             "x",

@@ -281,7 +281,7 @@ def write_data(data_dir: Path) -> None:
 
 
 def script_in_image(
-    script: str, args: Sequence[str], data_dir: Path, output_dir: Path, config: bool = True
+    args: Sequence[str], data_dir: Path, output_dir: Path, *, script: str, config: bool = True
 ) -> dict:
     """bench/<script> inside the image (mounted read-only at /bench), for the standalone
     scripts that are not registered steps yet (cache_figures, startup); returns the JSON

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from bench import measure
+from bench import runs
 
 TIMED_IMPORT = (
     "import time, resource; t = time.perf_counter(); import tensorflow, keras; "
@@ -39,7 +39,7 @@ def _timed(command: list[str]) -> tuple[float, list[float]]:
     )
     wall = time.perf_counter() - started
     if result.returncode != 0:
-        raise measure.BenchError(f"{command[0]} exited {result.returncode}: {result.stderr[-300:]}")
+        raise runs.BenchError(f"{command[0]} exited {result.returncode}: {result.stderr[-300:]}")
     return wall, [float(x) for x in result.stdout.split()[-3:]]
 
 
@@ -47,7 +47,7 @@ def native() -> tuple[float, list[float]]:
     return _timed([sys.executable, "-c", TIMED_IMPORT])
 
 
-def container(image: str = measure.IMAGE) -> tuple[float, list[float]]:
+def container(image: str = runs.image()) -> tuple[float, list[float]]:
     return _timed(
         [
             "docker",
@@ -67,7 +67,7 @@ def container(image: str = measure.IMAGE) -> tuple[float, list[float]]:
     )
 
 
-def docker_run_true(image: str = measure.IMAGE) -> float:
+def docker_run_true(image: str = runs.image()) -> float:
     started = time.perf_counter()
     subprocess.run(
         ["docker", "run", "--rm", "--label", "trainbox.project=trainbox", image, "true"],
@@ -89,7 +89,7 @@ def figures(reps: int) -> list[dict]:
     container_cpu = statistics.median(p["container"][1][1] for p in pairs)
     native_cpu = statistics.median(p["native"][1][1] for p in pairs)
     return [
-        measure.figure(
+        runs.figure(
             "import_tf_container_vs_native",
             [p["container"][0] / p["native"][0] for p in pairs],
             "x",
@@ -99,7 +99,7 @@ def figures(reps: int) -> list[dict]:
             "wall time of `docker run --rm IMAGE python -c 'import tensorflow, keras'` / `python -c` the "
             f"same natively; `docker run IMAGE true` alone: {empty:.2f} s",
         ),
-        measure.figure(
+        runs.figure(
             "import_tf_in_container_s",
             [p["container"][1][0] for p in pairs],
             "s",
@@ -109,7 +109,7 @@ def figures(reps: int) -> list[dict]:
             f"the import alone, timed inside the process (CPU s: {container_cpu:.2f} inside the "
             f"container, {native_cpu:.2f} natively)",
         ),
-        measure.figure(
+        runs.figure(
             "container_major_faults",
             [p["container"][1][2] for p in pairs],
             "pages",

@@ -52,12 +52,14 @@ def load(args, extra_overrides=()):
     plan = files.plan_dataset(args.data_dir, config.data, config.seed)
     set_determinism(config.seed, config.deterministic)
     np.random.seed(0)
-    return config, data.load_dataset(plan, config.data)
+    # The decoded-image cache goes with the container (--output-dir is removed by the suite).
+    return config, data.load_dataset(plan, config.data, args.output_dir / ".cache")
 
 
 def fresh_model(config, dataset):
-    input_shape = tuple(dataset.train.images.shape[1:])
-    model = build_model(config.model, input_shape, len(dataset.class_names), config.training.precision)
+    model = build_model(
+        config.model, dataset.image_shape, len(dataset.class_names), config.training.precision
+    )
     compile_model(model, config.training)
     return model
 

@@ -11,6 +11,7 @@ import sys
 import keras
 import tensorflow as tf
 
+from app.train import data
 from bench.pairing import alternating
 from bench.workloads import common
 
@@ -18,9 +19,10 @@ from bench.workloads import common
 def fit_in_memory(config, dataset, epochs: int) -> list[float]:
     """The same model fed straight from NumPy arrays (Keras slices and shuffles them)."""
     model, timer = common.fresh_model(config, dataset), common.EpochTimer()
+    images, labels = data.sample_batch(dataset.train, len(dataset.train))
     model.fit(
-        dataset.train.images,
-        dataset.train.labels,
+        images,
+        labels,
         batch_size=config.training.batch_size,
         epochs=epochs,
         callbacks=[timer],
