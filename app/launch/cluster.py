@@ -1,9 +1,9 @@
 """`invoke train --workers N`: one run as N containers (MultiWorkerMirroredStrategy).
 
-Each worker gets `TF_CONFIG` naming every worker by its container name (Docker's DNS on
-the run's network resolves them) and its own index; worker 0 is the chief and writes the
-run directory. Running the group is app/launch/group.py's job; the run's bookkeeping is
-app/launch/runs.py's.
+The workers share one network namespace (app/launch/group.py), so `TF_CONFIG` names every
+worker as 127.0.0.1 with a port of its own (2222, 2223, ...), plus the worker's own index;
+worker 0 is the chief and writes the run directory. Running the group is group.py's job;
+the run's bookkeeping is app/launch/runs.py's.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ def worker_name(run_id: str, index: int) -> str:
     return f"trainbox-train-{run_id}-w{index}"
 
 
-def network_name(run_id: str) -> str:
-    return f"trainbox-run-{run_id}"
+def worker_address(index: int) -> str:
+    """Where worker `index` listens for gRPC, as seen from every worker of the run."""
+    return f"{settings.LOCALHOST}:{settings.WORKER_PORT + index}"
 
 
-def tf_config(run_id: str, workers: int, index: int) -> str:
-    hosts = [f"{worker_name(run_id, i)}:{settings.WORKER_PORT}" for i in range(workers)]
+def tf_config(workers: int, index: int) -> str:
+    hosts = [worker_address(i) for i in range(workers)]
     return json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})
 
 
@@ -36,7 +37,7 @@ def worker_specs(spec: ContainerSpec, run_id: str, workers: int) -> list[Contain
             spec,
             name=worker_name(run_id, index),
             labels={**spec.labels, settings.WORKER_LABEL: str(index)},
-            environment={**spec.environment, "TF_CONFIG": tf_config(run_id, workers, index)},
+            environment={**spec.environment, "TF_CONFIG": tf_config(workers, index)},
         )
         for index in range(workers)
     ]
@@ -46,15 +47,9 @@ def run_workers(spec: ContainerSpec, run_id: str, workers: int, echo=print) -> g
     """Run the N workers of a run to the end; the first to fail stops the others."""
     if spec.gpu:
         echo(f"note: each of the {workers} workers is given every GPU of this host")
-    echo(f"run {run_id}: {workers} workers on network {network_name(run_id)}")
+    echo(f"run {run_id}: {workers} workers in one network namespace of their own (loopback only)")
     members = [
         group.Member(worker, f"[worker {index}] ")
         for index, worker in enumerate(worker_specs(spec, run_id, workers))
     ]
-    return group.run_group(
-        members,
-        network_name(run_id),
-        labels={settings.RUN_ID_LABEL: run_id},
-        names=[f"worker {index}" for index in range(workers)],
-        echo=echo,
-    )
+    return group.run_group(members, names=[f"worker {index}" for index in range(workers)], echo=echo)

@@ -49,7 +49,7 @@ class ContainerSpec:
     gpu: bool = False
     limits: Limits = Limits()
     name: str | None = None
-    network: str | None = None  # a user-defined network; the container's name is its host name there
+    network_mode: str | None = None  # "none", "container:<name>"; None: the engine's default network
 
 
 def invoking_user() -> str:
@@ -86,9 +86,8 @@ def run_kwargs(spec: ContainerSpec) -> dict:
         kwargs["memswap_limit"] = spec.limits.memory  # no swap: over the limit is a clear OOM
     if spec.ports:
         kwargs["ports"] = spec.ports
-    if spec.network:
-        kwargs["network"] = spec.network
-        kwargs["hostname"] = name
+    if spec.network_mode:
+        kwargs["network_mode"] = spec.network_mode
     if spec.gpu:
         kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
     return kwargs

@@ -1,14 +1,19 @@
-"""A group of containers that live and die together, on a private network made for them.
+"""A group of containers that live and die together, in one network namespace of their own.
+
+The first member starts with no network at all (network mode "none": loopback only), and
+every other member joins its namespace ("container:<first>"). So the members reach each
+other on 127.0.0.1, and nothing else reaches them: not the host, not other containers,
+not the internet. There is no network object to make, leak or clean up, and it works the
+same on Docker, rootful and rootless Podman (no bridge, no firewall rule, no /dev/net/tun).
 
 Each container's output is streamed with its own prefix. When one exits non-zero the
 others are stopped, so nobody waits forever for a peer that is gone; Ctrl-C or SIGTERM
-stops them all. The network and every container are removed at the end, whatever
-happened. Built only on the public API of app/launch/containers.py.
+stops them all. Every container is removed at the end, whatever happened. Built only on
+the public API of app/launch/containers.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -17,9 +22,7 @@ from dataclasses import dataclass, replace
 
 import docker.errors
 
-from app import settings
 from app.launch import containers
-from app.launch.engine import client, label_filter
 
 POLL_S = 0.5
 JOIN_LOGS_S = 5
@@ -89,39 +92,28 @@ def _wait(started: Sequence, names: Sequence[str], echo) -> Outcome:
     return Outcome(exited[first_failed], f"{names[first_failed]} exited with status {exited[first_failed]}")
 
 
-def _fresh_network(name: str, labels: dict[str, str]):
-    """An internal bridge (members reach each other, nothing outside); a stale one is replaced."""
-    engine = client()
-    for stale in engine.networks.list(names=[name], filters=label_filter()):
-        if stale.name == name:  # `names` matches substrings
-            _remove_network(stale)
-    return engine.networks.create(
-        name, driver="bridge", internal=True, labels=settings.project_labels(**labels)
-    )
+def in_shared_namespace(members: Sequence[Member]) -> list[containers.ContainerSpec]:
+    """The members' specs: the first isolated (loopback only), the others in its namespace."""
+    first = members[0].spec.name
+    if not first:
+        raise ValueError("the first member of a group needs a name: the others join it by name")
+    return [
+        replace(member.spec, network_mode="none" if index == 0 else f"container:{first}")
+        for index, member in enumerate(members)
+    ]
 
 
-def _remove_network(network) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
-        network.remove()
-
-
-def run_group(
-    members: Sequence[Member],
-    network_name: str,
-    labels: dict[str, str],
-    names: Sequence[str] | None = None,
-    echo=print,
-) -> Outcome:
-    """Run the members to the end on a fresh network; what happened, as an Outcome."""
+def run_group(members: Sequence[Member], names: Sequence[str] | None = None, echo=print) -> Outcome:
+    """Run the members to the end in one shared network namespace; what happened, as an Outcome."""
     names = names or [member.spec.name or f"member {index}" for index, member in enumerate(members)]
-    network = _fresh_network(network_name, labels)
+    specs = in_shared_namespace(members)
     started, streams = [], []
     lock = threading.Lock()
     try:
         with containers.interruptible():
             try:
-                for member in members:
-                    started.append(containers.start(replace(member.spec, network=network.name)))
+                for member, spec in zip(members, specs, strict=True):
+                    started.append(containers.start(spec))
                     thread = threading.Thread(
                         target=_stream, daemon=True, args=(started[-1], member.prefix.encode(), lock)
                     )
@@ -135,7 +127,7 @@ def run_group(
             for thread in streams:
                 thread.join(timeout=JOIN_LOGS_S)
     finally:
-        for container in started:
+        # Joined members first: the first member's namespace is theirs too.
+        for container in reversed(started):
             containers.remove_quietly(container)
-        _remove_network(network)
     return outcome

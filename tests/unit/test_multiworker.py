@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.launch import cluster, containers
+from app.launch import cluster, containers, group
 from app.train import distribute
 
 
@@ -53,5 +53,15 @@ def test_every_worker_gets_its_own_tf_config_and_name():
     for index, worker in enumerate(specs):
         config = json.loads(worker.environment["TF_CONFIG"])
         assert config["task"] == {"type": "worker", "index": index}
-        assert config["cluster"]["worker"] == ["trainbox-train-r1-w0:2222", "trainbox-train-r1-w1:2222"]
+        # One network namespace for the run: every worker on loopback, each on its own port.
+        assert config["cluster"]["worker"] == ["127.0.0.1:2222", "127.0.0.1:2223"]
         assert worker.environment["A"] == "1" and worker.labels["trainbox.run_id"] == "r1"
+
+
+def test_the_group_shares_the_first_members_network_namespace():
+    specs = cluster.worker_specs(containers.ContainerSpec(image="x", command=[], role="train"), "r1", 3)
+    joined = group.in_shared_namespace([group.Member(spec, "") for spec in specs])
+    first = "container:trainbox-train-r1-w0"
+    assert [spec.network_mode for spec in joined] == ["none", first, first]
+    kwargs = containers.run_kwargs(joined[1])
+    assert kwargs["network_mode"] == first and "ports" not in kwargs and "hostname" not in kwargs
