@@ -19,6 +19,7 @@ import docker.errors
 import docker.types
 
 from app import settings
+from app.launch import engines
 from app.launch.engine import client
 from app.launch.errors import TrainboxError
 
@@ -111,9 +112,17 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def check_engine_supports(gpu: bool, limits: Limits) -> None:
+    """Refuse early (before an image is built) what this engine would silently ignore."""
+    engines.refuse_unsupported(engines.current(), gpu, bool(limits.cpus), bool(limits.memory))
+
+
 def start(spec: ContainerSpec):
-    """Create, then start; a container that cannot start (no GPU runtime, busy port) is removed."""
-    kwargs = run_kwargs(spec)
+    """Create, then start; a container that cannot start (no GPU runtime, busy port) is removed.
+
+    The one place containers are created: the arguments are adapted to the engine here.
+    """
+    kwargs = engines.adapt_run_kwargs(run_kwargs(spec), engines.current())
     del kwargs["detach"]
     container = client().containers.create(**kwargs)
     try:
@@ -201,18 +210,25 @@ class DecodingWatch:
 
 def _explain_oom(container, spec: ContainerSpec, decoding: bool = False) -> None:
     container.reload()
-    if container.attrs.get("State", {}).get("OOMKilled"):
-        limit = spec.limits.memory or "the host's memory"
-        if decoding:
-            raise TrainboxError(
-                f"the container ran out of memory (limit {limit}) and was killed (exit 137) while "
-                "decoding photos into the cache: the photos are the cause, not the batch (each decoding "
-                "process holds one full-size photo) - raise --memory or lower --cpus (one process per "
-                "CPU), then run again: the images decoded so far are kept",
-                exit_code=EXIT_OOM,
-            )
+    engine = engines.current()
+    verdict = engines.oom_killed(engine, container.attrs.get("State", {}), spec.limits.memory)
+    limit = spec.limits.memory or "the host's memory"
+    if verdict == "killed":
+        what = f"the container ran out of memory (limit {limit}) and was killed (exit 137)"
+    elif verdict == "probably":
+        what = (
+            f"the container was killed (exit 137) under its memory limit {limit}, probably for "
+            f"running out of memory ({engine.name} {engine.version} does not report it)"
+        )
+    else:
+        return
+    if decoding:
         raise TrainboxError(
-            f"the container ran out of memory (limit {limit}) and was killed (exit 137): "
-            "raise --memory or lower training.batch_size / data.image_size",
+            f"{what} while decoding photos into the cache: the photos are the cause, not the batch "
+            "(each decoding process holds one full-size photo) - raise --memory or lower --cpus (one "
+            "process per CPU), then run again: the images decoded so far are kept",
             exit_code=EXIT_OOM,
         )
+    raise TrainboxError(
+        f"{what}: raise --memory or lower training.batch_size / data.image_size", exit_code=EXIT_OOM
+    )

@@ -1,8 +1,9 @@
-"""Connecting to the Docker engine."""
+"""Connecting to the Docker engine (or Podman's Docker-compatible service: app/launch/engines.py)."""
 
 from __future__ import annotations
 
 import functools
+import os
 
 import docker
 from app import settings
@@ -20,6 +21,11 @@ def client() -> docker.DockerClient:
     engine = docker.from_env(timeout=ENGINE_TIMEOUT_S)
     engine.ping()
     return engine
+
+
+def chosen_address() -> str | None:
+    """The engine address the user chose ($DOCKER_HOST, which the SDK reads), or None."""
+    return os.environ.get("DOCKER_HOST") or None
 
 
 def label_filter(**extra: str) -> dict[str, list[str]]:

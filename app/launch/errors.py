@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import docker.errors
 import requests.exceptions
 
+from app.launch.engine import chosen_address
+
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -49,6 +51,16 @@ def translate(error: BaseException) -> TrainboxError:
             "GPUs were requested but this Docker engine has no NVIDIA runtime: install the "
             "NVIDIA Container Toolkit (nvidia-ctk runtime configure) or drop --gpu"
         )
+    if "container-init binary not found" in lowered:  # Podman without catatonit
+        return TrainboxError(
+            "Podman needs the catatonit package to give containers an init process: "
+            "sudo apt-get install catatonit"
+        )
+    if "error setting rlimit" in lowered:  # Podman without CAP_SYS_RESOURCE, asked for more
+        return TrainboxError(
+            "the engine may not raise the container's open-files limit to yours: lower it "
+            f"(ulimit -n) or set default_ulimits in containers.conf ({_first_line(text)})"
+        )
     if "port is already allocated" in lowered or "address already in use" in lowered:
         return UsageError(f"the port is already in use: choose another with --port ({_first_line(text)})")
     if isinstance(error, docker.errors.ImageNotFound):
@@ -56,8 +68,18 @@ def translate(error: BaseException) -> TrainboxError:
     if isinstance(error, (requests.exceptions.ConnectionError, FileNotFoundError)) or (
         "connection aborted" in lowered or "connection refused" in lowered
     ):
-        return TrainboxError("cannot reach the Docker daemon: is it running? (check with `docker info`)")
+        return TrainboxError(_unreachable())
     return TrainboxError(f"Docker engine error: {_first_line(text) or type(error).__name__}")
+
+
+def _unreachable() -> str:
+    address = chosen_address()
+    if address is None:
+        return "cannot reach the Docker daemon: is it running? (check with `docker info`)"
+    return (
+        f"cannot reach the Docker daemon at {address} (DOCKER_HOST): is it running? "
+        f"For Podman, start its API service: podman system service --time=0 {address} &"
+    )
 
 
 @contextlib.contextmanager

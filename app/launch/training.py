@@ -214,6 +214,7 @@ def _run(spec: containers.ContainerSpec, run_id: str, workers: int, echo) -> tup
 
 def train(request: TrainRequest, echo=print) -> int:
     """Validate, run the training container (or N workers), record what it could not, report."""
+    containers.check_engine_supports(request.gpu, request.limits)
     data_dir, output_dir, config_file, _ = _prepare(request, echo)
     cache_dir = resolve_dir(request.cache_dir, output_dir) if request.cache_dir else None
     if cache_dir is not None:
