@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app import settings
-from app.launch import containers, images
+from app.launch import containers, engines, images
 from app.launch.errors import TrainboxError
 from app.launch.folders import ensure_writable_dir, resolve_dir
 from app.launch.ports import check_listen, choose_port, display_host
@@ -100,18 +100,26 @@ def token_file(token: str):
         folder.rmdir()
 
 
-def notebook_command(host_url: str) -> list[str]:
+def notebook_command(host_url: str, address: str, port: int) -> list[str]:
     return [
         "jupyter",
         "lab",
-        "--ip=0.0.0.0",  # inside the container's own network namespace; the host side is 127.0.0.1
-        f"--port={settings.NOTEBOOK_PORT}",
+        f"--ip={address}",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",  # the port asked for, or fail: never a neighbour silently
         "--no-browser",
         "--ServerApp.allow_root=True",  # CI runs as root, and the container runs as the caller
         f"--ServerApp.root_dir={settings.NOTEBOOK_MOUNT}",
         # Jupyter prints this (with the token) instead of the container-side address.
         f"--ServerApp.custom_display_url={host_url}",
     ]
+
+
+def _binding(request: ServiceRequest, host_port: int, image_port: int) -> tuple[str, int]:
+    """Where the server in the container listens (engines.server_binding): all of its own
+    namespace's addresses, published on the host as request.listen:host_port by the engine,
+    or, on the host's network (rootless Podman), request.listen:host_port itself."""
+    return engines.server_binding(engines.current(), request.listen, host_port, image_port)
 
 
 def notebook_spec(
@@ -123,7 +131,7 @@ def notebook_spec(
     host_url = f"http://{display_host(request.listen)}:{port}"
     return containers.ContainerSpec(
         image=image_id,
-        command=notebook_command(host_url),
+        command=notebook_command(host_url, *_binding(request, port, settings.NOTEBOOK_PORT)),
         role="notebook",
         mounts=[
             # The image's copy of notebooks/ is shadowed by the user's folder, so what is saved
@@ -143,16 +151,17 @@ def notebook_spec(
 
 def tensorboard_spec(request: ServiceRequest, image_id: str, port: int) -> containers.ContainerSpec:
     _, output_dir = _server_dirs(request)
+    address, bound_port = _binding(request, port, settings.TENSORBOARD_PORT)
     return containers.ContainerSpec(
         image=image_id,
-        # --bind_all inside the container's namespace; the host side is published on request.listen.
         command=[
             "tensorboard",
             "--logdir",
             settings.OUTPUTS_MOUNT,
-            "--bind_all",
+            "--host",
+            address,
             "--port",
-            str(settings.TENSORBOARD_PORT),
+            str(bound_port),
             "--reload_interval",
             "5",
         ],
@@ -165,6 +174,7 @@ def tensorboard_spec(request: ServiceRequest, image_id: str, port: int) -> conta
 
 def notebook(request: ServiceRequest, echo=print, on_ready: Callable[[str], None] | None = None) -> int:
     """JupyterLab in the image until Ctrl-C; returns the container's exit status."""
+    containers.check_engine_supports(request.gpu, request.limits)
     listen = check_listen(request.listen, echo)
     port = choose_port(request.port, settings.NOTEBOOK_PORT, listen, echo)
     image = images.ensure_image(gpu=request.gpu, tag=request.image, echo=echo)
