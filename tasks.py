@@ -229,7 +229,7 @@ def tensorboard(c, port=None, listen=settings.LOCALHOST, output_dir=None):
 
 @task
 def doctor(c):
-    """Check the host: Docker daemon, disk, images, base image, CA/proxy, NVIDIA runtime and GPUs."""
+    """Check the host: the engine (Docker or Podman), disk, images, base image, CA/proxy, GPUs."""
     from app.launch.doctor import doctor as run_doctor
 
     _exit_with(_run(run_doctor))

@@ -17,11 +17,12 @@ from pathlib import Path
 import docker.errors
 
 from app import settings
-from app.launch import base, certs, images
+from app.launch import base, certs, engines, images
 from app.launch.errors import ENGINE_ERRORS, TrainboxError, translate
 from app.launch.provenance import code_sha256
 
 OK, NOTE, WARN, FAIL = "OK", "NOTE", "WARN", "FAIL"
+ENGINE = "container engine"
 LOW_DISK_BYTES = 10 * 2**30  # an image build needs a few GB; the GPU image about 7
 TOO_LITTLE_DISK_BYTES = 3 * 2**30  # the CPU image alone is ~1.7 GB
 DOCTOR_TIMEOUT_S = 20  # a doctor must answer, even when the daemon hangs
@@ -44,18 +45,20 @@ def connect():
         engine.ping()
         return engine, None
     except Exception as error:  # every failure here means "no engine"
-        return None, Check(FAIL, "docker daemon", str(translate(error)))
+        return None, Check(FAIL, ENGINE, str(translate(error)))
 
 
-def check_daemon(engine) -> Check:
-    version = engine.version()
+def check_engine(detected: engines.Engine, version: dict) -> Iterable[Check]:
+    """Which engine answers (Docker or Podman, rootless or not), and what it cannot do."""
     platform = f"{version.get('Os', '?')}/{version.get('Arch', '?')}"
-    return Check(
-        OK,
-        "docker daemon",
-        f"reachable, Docker Engine {version.get('Version', '?')} "
-        f"(API {version.get('ApiVersion', '?')}, {platform})",
-    )
+    yield Check(OK, ENGINE, f"reachable, {detected.describe()}, {platform}")
+    if not detected.can_limit_resources:
+        yield Check(
+            WARN,
+            "resource limits",
+            "rootless Podman on cgroup v1 cannot limit containers: --cpus and --memory are refused "
+            "(rootful Podman, Docker or cgroup v2 can)",
+        )
 
 
 def check_disk(info: dict) -> Check:
@@ -181,9 +184,16 @@ def visible_gpus() -> list[str]:
     return sorted(str(path) for path in Path("/dev").glob("nvidia[0-9]*"))
 
 
-def check_gpu(info: dict) -> Iterable[Check]:
+def check_gpu(info: dict, podman: bool) -> Iterable[Check]:
     runtimes = info.get("Runtimes") or {}
-    if "nvidia" in runtimes:
+    if podman:
+        yield Check(
+            NOTE,
+            "GPU requests",
+            "not through Podman's Docker API (it drops them; --gpu is refused): use Docker, or "
+            "`invoke export`'s Slurm script with TRAINBOX_RUNTIME=podman (CDI devices)",
+        )
+    elif "nvidia" in runtimes:
         yield Check(OK, "NVIDIA runtime", "registered with the engine (--gpu can request GPUs)")
     else:
         yield Check(
@@ -207,20 +217,22 @@ def run_checks() -> list[Check]:
     else:
         try:
             info = engine.info()
-            checks.append(check_daemon(engine))
+            version = engine.version()
+            detected = engines.detect(version, info)
+            checks += list(check_engine(detected, version))
             checks.append(check_disk(info))
             current = code_sha256()
             cpu = check_image(engine, gpu=False, current_code=current)
             checks += [cpu, check_image(engine, gpu=True, current_code=current)]
             checks.append(check_base_image(engine, cpu_image_ready=cpu.status == OK))
         except ENGINE_ERRORS as error:
-            checks.append(Check(FAIL, "docker daemon", str(translate(error))))
-            info = {}
+            checks.append(Check(FAIL, ENGINE, str(translate(error))))
+            info, detected = {}, None
         finally:
             engine.close()
     checks += [check_ca_bundle(), check_proxies()]
     if engine is not None:
-        checks += list(check_gpu(info))
+        checks += list(check_gpu(info, podman=bool(detected and detected.is_podman)))
     return checks
 
 

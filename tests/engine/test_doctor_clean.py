@@ -21,7 +21,7 @@ def test_doctor_reports_one_line_per_check_and_passes_here(cpu_image):
     checks = [line for line in lines if line.split(" ", 1)[0] in ("OK", "NOTE", "WARN", "FAIL")]
     assert len(checks) == len(lines) - 1 and lines[-1] == "ready to train on the CPU"
     text = result.stdout
-    assert "OK   docker daemon: reachable, Docker Engine" in text
+    assert "OK   container engine: reachable, Docker Engine" in text
     assert "GiB free in" in text
     assert f"image {settings.image_tag()}:" in text and "revision" in text
     assert "base image trainbox-base:bookworm: present, made by debootstrap" in text
@@ -32,7 +32,7 @@ def test_doctor_reports_one_line_per_check_and_passes_here(cpu_image):
 def test_doctor_without_a_daemon_fails_in_one_line():
     result = invoke("doctor", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}, timeout=120)
     assert result.returncode == 1
-    assert "FAIL docker daemon: cannot reach the Docker daemon" in result.stdout
+    assert "FAIL container engine: cannot reach the Docker daemon" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
