@@ -91,7 +91,6 @@ def make_base_image(
 ) -> str:
     """debootstrap a minimal, verified Debian root file system and import it; returns its id."""
     check_can_debootstrap(keyring)
-    repository, _, tag = name.partition(":")
     with tempfile.TemporaryDirectory(prefix="trainbox-base-") as workdir:
         rootfs = Path(workdir) / "rootfs"
         _debootstrap(suite, rootfs, mirror, keyring, echo)
@@ -100,20 +99,29 @@ def make_base_image(
         tarball = Path(workdir) / "rootfs.tar"
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
         echo(f"importing {tarball.stat().st_size // 2**20} MB root file system as {name}")
-        client().api.import_image_from_file(
-            str(tarball),
-            repository=repository,
-            tag=tag or "latest",
-            changes=[
-                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                'CMD ["/bin/bash"]',
-                f"LABEL {settings.PROJECT_LABEL}={settings.PROJECT_NAME} "
-                f"{ORIGIN_LABEL}=debian:{suite} {SOURCE_LABEL}=debootstrap {MIRROR_LABEL}={mirror}",
-            ],
+        image_id = import_rootfs(
+            tarball,
+            name,
+            labels={ORIGIN_LABEL: f"debian:{suite}", SOURCE_LABEL: "debootstrap", MIRROR_LABEL: mirror},
         )
-        image_id = client().images.get(name).id
     echo(f"made base image {name} ({image_id[:19]})")
     return image_id
+
+
+def import_rootfs(tarball: Path, name: str, labels: dict[str, str]) -> str:
+    """Import a root file system tarball as the image `name` (with the project label); its id."""
+    label_words = " ".join(f"{key}={value}" for key, value in settings.project_labels(**labels).items())
+    # The tag goes with the name: Podman 4's API ignores a separate tag (and says :latest).
+    client().api.import_image_from_file(
+        str(tarball),
+        repository=name,
+        changes=[
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            'CMD ["/bin/bash"]',
+            f"LABEL {label_words}",
+        ],
+    )
+    return client().images.get(name).id
 
 
 def _remove_leftovers(rootfs: Path) -> None:

@@ -13,6 +13,7 @@ import docker.errors
 
 from app import settings
 from app.launch.engine import client, label_filter
+from app.launch.engines import short_tag
 
 IN_USE = 409  # the engine refuses to remove an image a container still uses
 
@@ -40,7 +41,7 @@ def _remove_named(engine, reference: str, extra_labels, echo) -> list[str]:
     removed = []
     prefix = reference.split(":")[0] + ":"
     for image in engine.images.list(filters=_narrowed({"reference": reference}, extra_labels)):
-        for tag in [tag for tag in image.tags if tag.startswith(prefix)]:
+        for tag in [tag for tag in image.tags if short_tag(tag).startswith(prefix)]:
             kept = _remove(lambda tag=tag: engine.images.remove(tag))
             if kept:
                 echo(f"kept image {tag}: {kept}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import tarfile
 import tomllib
@@ -15,7 +16,7 @@ import docker.errors
 from docker.utils.build import create_archive
 
 from app import settings
-from app.launch import base, certs
+from app.launch import base, certs, engines
 from app.launch.engine import client
 from app.launch.errors import TrainboxError, UsageError
 from app.launch.provenance import code_sha256, code_summary, context_paths, file_sha256, git_state
@@ -23,6 +24,8 @@ from app.settings import REPO_ROOT
 
 SOURCE_URL = "https://github.com/trainbox/trainbox"
 CA_IN_CONTEXT = "docker/build-ca.crt"
+# "Step 4/9 : RUN ..." (Docker); "STEP 4/9: RUN ..." or "[2/3] STEP 4/9: RUN ..." (Podman)
+BUILD_STEP = re.compile(r"^(\[\d+/\d+\] )?(Step|STEP) \d+/\d+ ?:")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY")
 
 
@@ -128,7 +131,7 @@ def _follow_build(stream, echo) -> None:
     for chunk in stream:
         if "stream" in chunk:
             text = chunk["stream"]
-            if text.startswith("Step "):
+            if BUILD_STEP.match(text):
                 step = text.strip()
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -165,7 +168,7 @@ def display_tag(image, requested: str) -> str:
     id (`invoke reproduce`), one of its tags when it still has any."""
     if not is_image_id(requested):
         return requested
-    return image.tags[0] if image.tags else requested
+    return engines.short_tag(image.tags[0]) if image.tags else requested
 
 
 def is_current(image) -> bool:
