@@ -19,7 +19,14 @@ from app import settings
 from app.launch import base, certs, engines
 from app.launch.engine import client
 from app.launch.errors import TrainboxError, UsageError
-from app.launch.provenance import code_sha256, code_summary, context_paths, file_sha256, git_state
+from app.launch.provenance import (
+    DOCKERIGNORE,
+    code_sha256,
+    code_summary,
+    context_paths,
+    file_sha256,
+    git_state,
+)
 from app.settings import REPO_ROOT
 
 SOURCE_URL = "https://github.com/trainbox/trainbox"
@@ -82,10 +89,12 @@ def build_context(ca_bytes: bytes, root: Path = REPO_ROOT) -> io.BytesIO:
     """The repository as .dockerignore filters it, plus the build CA under a fixed name.
 
     The CA goes into the context tarball, never into the work tree, and only the
-    builder stage reads it.
+    builder stage reads it. The context is filtered here, once: .dockerignore itself stays
+    out, because Podman (Buildah) applies it again on its side and would drop the CA.
     """
+    files = [path for path in context_paths(root) if path != DOCKERIGNORE]
     context = io.BytesIO()
-    create_archive(root=str(root), files=context_paths(root), fileobj=context)  # leaves it at 0
+    create_archive(root=str(root), files=files, fileobj=context)  # leaves it at 0
     with tarfile.open(fileobj=context, mode="a") as archive:
         member = tarfile.TarInfo(CA_IN_CONTEXT)
         member.size = len(ca_bytes)
