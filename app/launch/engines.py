@@ -38,7 +38,6 @@ from app.launch.errors import UsageError
 
 PODMAN_COMPONENT = "Podman Engine"  # /version's first component on Podman; Docker says "Engine"
 PODMAN_REPORTS_OOM_FROM = 5
-OOM_EXIT = 137
 REGISTRY_PREFIXES = ("localhost/", "docker.io/library/")
 
 
@@ -159,11 +158,11 @@ def short_tag(tag: str) -> str:
 
 
 def oom_killed(engine: Engine, state: dict, memory_limit: str | None) -> str | None:
-    """'killed' when the engine says the container was killed for memory, 'probably' when an
-    engine that never says (Podman 4) saw exit 137 under a memory limit, else None."""
+    """For a container that exited 137 (SIGKILL): 'killed' when the engine says it was killed
+    for memory, 'probably' when it ran under a memory limit on an engine that never says
+    (Podman 4), else None."""
     if state.get("OOMKilled"):
         return "killed"
-    unreported = engine.is_podman and engine.major < PODMAN_REPORTS_OOM_FROM
-    if unreported and memory_limit and state.get("ExitCode") == OOM_EXIT:
+    if engine.is_podman and engine.major < PODMAN_REPORTS_OOM_FROM and memory_limit:
         return "probably"
     return None

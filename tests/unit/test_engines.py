@@ -114,6 +114,8 @@ def test_an_oom_kill_on_podman_4_is_inferred_from_exit_137_under_a_limit():
     assert engines.oom_killed(PODMAN, killed, None) is None
     assert engines.oom_killed(DOCKER, killed, "512m") is None
     assert engines.oom_killed(DOCKER, {"OOMKilled": True, "ExitCode": 137}, "512m") == "killed"
+    podman_5 = engines.detect({**PODMAN_VERSION, "Version": "5.0.2"}, PODMAN_INFO)
+    assert engines.oom_killed(podman_5, killed, "512m") is None  # Podman 5 says it itself
 
 
 def api_error(explanation: str) -> docker.errors.APIError:
