@@ -6,12 +6,16 @@ task/none, no accounting), so it runs inside containers and VMs without a system
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 MUNGE_SOCKET_DIR = Path("/run/munge")
 
@@ -137,3 +141,18 @@ class SlurmCluster:
             pid_file = Path("/run/munge/munged.pid")
             if pid_file.exists():
                 subprocess.run(["kill", pid_file.read_text().strip()], check=False)
+
+
+@contextlib.contextmanager
+def running_cluster(state: Path, port_base: int = 16817) -> Iterator[SlurmCluster]:
+    """A started cluster for the block, stopped at its end; one that does not start fails the test."""
+    cluster = SlurmCluster(state, port_base)
+    try:
+        cluster.start()
+    except RuntimeError as error:
+        cluster.stop()
+        pytest.fail(f"the single-node Slurm cluster did not start: {error}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.engine.slurm_cluster import SlurmCluster, missing_tools
+from tests.engine.slurm_cluster import missing_tools, running_cluster
 from tests.helpers import REPO_ROOT, invoke
 
 pytestmark = pytest.mark.docker
@@ -54,14 +54,8 @@ def test_export_without_the_image_is_one_clear_line(tmp_path):
 def slurm(tmp_path_factory):
     if os.geteuid() != 0 or missing_tools():
         pytest.skip(f"needs root and Debian's slurm-wlm + munge (missing: {missing_tools()})")
-    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
-    try:
-        cluster.start()
-    except RuntimeError as error:
-        cluster.stop()
-        pytest.fail(f"the single-node Slurm cluster did not start: {error}")
-    yield cluster
-    cluster.stop()
+    with running_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
+        yield cluster
 
 
 def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp_path, engine):
