@@ -57,7 +57,7 @@ NOTEBOOK_MOUNT = f"{APP_ROOT_IN_IMAGE}/notebooks"
 # --- ports ------------------------------------------------------------------------------
 NOTEBOOK_PORT = 8888
 TENSORBOARD_PORT = 6006
-WORKER_PORT = 2222  # MultiWorkerMirroredStrategy's gRPC port inside each worker container
+WORKER_PORT = 2222  # worker i of a run listens for gRPC on WORKER_PORT + i (one shared namespace)
 LOCALHOST = "127.0.0.1"
 
 # --- the bundled default dataset --------------------------------------------------------
