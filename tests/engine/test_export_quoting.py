@@ -2,7 +2,7 @@
 
 A tiny image FROM the base image gets hostile provenance labels; the real `invoke export`
 writes the tarball and scripts; bash runs them with `srun` and the container runtime
-replaced by stubs that record their arguments (tests/unit/test_export_quoting.py).
+replaced by stubs that record their arguments (tests/unit/test_export_script_quoting.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from app import settings
 from tests.helpers import invoke
-from tests.unit.test_export_quoting import calls, stubs
+from tests.unit.test_export_script_quoting import calls, stubs
 
 pytestmark = pytest.mark.docker
 
