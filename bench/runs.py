@@ -280,43 +280,6 @@ def write_data(data_dir: Path) -> None:
     _run([sys.executable, "-m", "invoke", "data", "--data-dir", str(data_dir)], "writing the digits")
 
 
-def script_in_image(
-    args: Sequence[str], data_dir: Path, output_dir: Path, *, script: str, config: bool = True
-) -> dict:
-    """bench/<script> inside the image (mounted read-only at /bench), for the standalone
-    scripts that are not registered steps yet (cache_figures, startup); returns the JSON
-    it prints last."""
-    options = ["--config", CONFIG_IN_IMAGE] if config else []
-    spec = containers.ContainerSpec(
-        image=image(),
-        command=["python", f"/bench/{script}", *args, *options, "--data-dir", settings.DATA_MOUNT],
-        role="bench",
-        mounts=[
-            containers.bind(str(BENCH_DIR), "/bench", read_only=True),
-            containers.bind(str(data_dir), settings.DATA_MOUNT, read_only=True),
-            containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=False),
-        ],
-    )
-    container = containers.start(spec)
-    try:
-        status = container.wait()["StatusCode"]
-        output = container.logs(stdout=True, stderr=False).decode()
-        if status != 0:
-            errors = container.logs(stdout=False, stderr=True).decode().strip().splitlines()[-3:]
-            raise BenchError(f"{script} exited {status}: " + " | ".join(errors))
-    finally:
-        containers.remove_quietly(container)
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def figure(key, samples, unit, goal, baseline, baseline_label, definition) -> dict:
-    """One figure as the suite records it (bench/results.json `figures`), without the statistics."""
-    return {
-        "key": key,
-        "samples": samples,
-        "unit": unit,
-        "goal": goal,
-        "baseline": baseline,
-        "baseline_label": baseline_label,
-        "definition": definition,
-    }
+def set_arguments(overrides: Sequence[str]) -> list[str]:
+    """Config overrides as `--set KEY=VALUE` arguments (every workload and training takes them)."""
+    return [arg for override in overrides for arg in ("--set", override)]

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from bench.step import Step
 from bench.steps import (
+    cache_throughput,
     checkpoint,
     container_vs_native,
+    data_memory,
     determinism,
+    first_pass_decode,
     image_size,
     launch,
     multiworker,
     pipeline,
     quota_threads,
     rebuild,
+    startup,
     training_options,
 )
 
@@ -27,6 +31,10 @@ STEPS: tuple[Step, ...] = (
     launch.STEP,
     container_vs_native.STEP,
     pipeline.STEP,
+    cache_throughput.STEP,
+    first_pass_decode.STEP,
+    data_memory.STEP,
+    startup.STEP,
     checkpoint.STEP,
     determinism.STEP,
     training_options.STEP,
