@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -203,7 +204,5 @@ def test_pip_failure_names_the_failing_step(engine, tmp_path):
         line = assert_one_line_error(result, "image build failed at Step")
         assert "pip install" in line
     finally:
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             engine.images.remove("trainbox:test-broken", force=True)
-        except docker.errors.ImageNotFound:
-            pass
