@@ -62,10 +62,17 @@ def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp
     out, image_id = exported
     outputs = tmp_path / "outputs"
     job = slurm.sbatch(
-        out / "trainbox-cpu.sbatch", "--set", "training.epochs=3", cwd=tmp_path,
+        out / "trainbox-cpu.sbatch",
+        "--set",
+        "training.epochs=3",
+        cwd=tmp_path,
         # Apptainer is not in Debian's archive: the script's docker runtime, with the exported image.
-        env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id,
-             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+        env={
+            "TRAINBOX_RUNTIME": "docker",
+            "TRAINBOX_IMAGE": image_id,
+            "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"),
+            "TRAINBOX_OUTPUT_DIR": str(outputs),
+        },
     )
     state = slurm.wait(job)
     log = (tmp_path / f"trainbox-{job}.out").read_text()
@@ -82,10 +89,18 @@ def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm
     out, image_id = exported
     outputs = tmp_path / "outputs"
     job = slurm.sbatch(
-        out / "trainbox-cpu.sbatch", "--set", "training.epochs=2", cwd=tmp_path,
+        out / "trainbox-cpu.sbatch",
+        "--set",
+        "training.epochs=2",
+        cwd=tmp_path,
         options=["--ntasks-per-node=2"],
-        env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id, "TRAINBOX_SLURM_PORT_BASE": "23456",
-             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+        env={
+            "TRAINBOX_RUNTIME": "docker",
+            "TRAINBOX_IMAGE": image_id,
+            "TRAINBOX_SLURM_PORT_BASE": "23456",
+            "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"),
+            "TRAINBOX_OUTPUT_DIR": str(outputs),
+        },
     )
     state = slurm.wait(job)
     log = (tmp_path / f"trainbox-{job}.out").read_text()

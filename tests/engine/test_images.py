@@ -78,8 +78,10 @@ def test_image_is_slim(engine, cpu_image):
     output = engine.containers.run(settings.image_tag(), ["sh", "-c", script], user="0", remove=True).decode()
     assert output == ""
     # What replaced scikit-learn: the digits, split at build time.
-    check = ("import numpy; d = numpy.load('/opt/venv/share/trainbox/digits.npz'); "
-             "print(len(d['train']), len(d['test']), d['images'].shape)")
+    check = (
+        "import numpy; d = numpy.load('/opt/venv/share/trainbox/digits.npz'); "
+        "print(len(d['train']), len(d['test']), d['images'].shape)"
+    )
     output = engine.containers.run(settings.image_tag(), ["python", "-c", check], remove=True).decode()
     assert output.split() == ["1437", "360", "(1797,", "8,", "8)"]
 

@@ -273,8 +273,18 @@ def test_busy_port_is_one_clear_line(tmp_path, no_leftovers):
 def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
     data_dir, output_dir, _ = tiny_run
     baseline = project_objects()
-    server = Server(["notebook", "--notebook-dir", str(tmp_path), "--data-dir", str(data_dir),
-                     "--output-dir", str(output_dir)], URL_PATTERN)
+    server = Server(
+        [
+            "notebook",
+            "--notebook-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(output_dir),
+        ],
+        URL_PATTERN,
+    )
     container = server.container("notebook")
     server.process.send_signal(signal.SIGTERM)
     assert_gone_within(client(), container.id, containers.STOP_TIMEOUT_S + 2)
