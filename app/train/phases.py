@@ -157,12 +157,14 @@ def new_record(
     run: Run, facts: dict, determinism: dict, data_record: dict, cluster_record: dict
 ) -> RunRecord:
     now = manifest.utc_now()
-    reproduces = {"reproduces": run.launch.reproduces} if run.launch.reproduces else {}
+    lineage = {"reproduces": run.launch.reproduces} if run.launch.reproduces else {}
+    if run.launch.sweep_id and run.launch.sweep_trial is not None:
+        lineage["sweep"] = {"id": run.launch.sweep_id, "trial": run.launch.sweep_trial}
     return RunRecord(
         run_id=run.run_id,
         status=Status.RUNNING,
         created_at=now,
-        **reproduces,
+        **lineage,
         config=run.config.to_dict(),
         seed=run.config.seed,
         determinism=determinism,
