@@ -143,6 +143,26 @@ def reproduce(c, run_id, output_dir=None, data_dir=None):
 
 
 @task(
+    iterable=["compare"],
+    help={
+        "output_dir": f"where the runs are (default: {OUTPUT_DIR})",
+        "json": "print JSON instead of a table",
+        "compare": "--compare A,B: two runs side by side, and whether they are comparable",
+    },
+)
+def runs(c, output_dir=None, json=False, compare=None):
+    """One line per run, newest first (status, epochs, test accuracy, commit, image, changed keys)."""
+    from app.launch import run_table
+    from app.launch.folders import resolve_dir
+
+    folder = resolve_dir(output_dir, settings.DEFAULT_OUTPUT_DIR)
+    if compare:
+        _run(run_table.compare_runs, folder, run_table.two_runs(compare), as_json=json)
+    else:
+        _run(run_table.show_runs, folder, as_json=json)
+
+
+@task(
     help={
         "pytest_args": "extra arguments for pytest, e.g. '-k config -x'",
         "host_only": "skip the tests that run inside the image",
@@ -285,5 +305,5 @@ def bench(c, quick=False, only=None, results=None, gpu_build=True):
 
 
 ns = Collection(
-    build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean, export, bench
+    build, base, data, train, reproduce, runs, test, lock, notebook, tensorboard, doctor, clean, export, bench
 )
