@@ -157,7 +157,7 @@ def runs(c, output_dir=None, json=False, compare=None):
 
     folder = resolve_dir(output_dir, settings.DEFAULT_OUTPUT_DIR)
     if compare:
-        _run(run_table.compare_runs, folder, run_table.two_runs(compare), as_json=json)
+        _run(run_table.compare_runs, folder, compare, as_json=json)
     else:
         _run(run_table.show_runs, folder, as_json=json)
 

@@ -179,9 +179,9 @@ def two_runs(values: list[str]) -> tuple[str, str]:
     return ids[0], ids[1]
 
 
-def compare_runs(output_dir: Path, pair: tuple[str, str], as_json: bool = False, echo=print) -> None:
+def compare_runs(output_dir: Path, values: list[str], as_json: bool = False, echo=print) -> None:
     """The two manifests side by side (differences marked) and whether they are comparable."""
-    first, second = pair
+    first, second = two_runs(values)
     old, new = _record(output_dir, first), _record(output_dir, second)
     rows = comparison.rows(old, new)
     reasons = comparison.comparability(old, new)

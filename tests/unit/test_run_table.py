@@ -84,7 +84,7 @@ def test_changed_keys_are_those_that_differ_from_the_defaults():
 def test_compare_shows_both_runs_and_whether_they_are_comparable(tmp_path, capsys):
     _write(tmp_path, "run-1")
     _write(tmp_path, "run-2", config=_config(epochs=3), metrics={"test_accuracy": 0.9})
-    run_table.compare_runs(tmp_path, run_table.two_runs(["run-1,run-2"]))
+    run_table.compare_runs(tmp_path, ["run-1,run-2"])
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["run-1", "run-2", "DIFFERS"]
     assert any(line.split() == ["config", "training.epochs", "2", "3", "*"] for line in out)
@@ -97,7 +97,7 @@ def test_compare_refuses_what_it_cannot_compare_in_one_line(tmp_path):
     with pytest.raises(UsageError, match="takes two run ids, got 3"):
         run_table.two_runs(["a,b", "c"])
     with pytest.raises(UsageError, match="no such run"):
-        run_table.compare_runs(tmp_path, ("run-1", "run-9"))
+        run_table.compare_runs(tmp_path, ["run-1", "run-9"])
 
 
 def test_runs_are_comparable_only_with_the_same_data_image_and_clean_code():
