@@ -143,6 +143,58 @@ def reproduce(c, run_id, output_dir=None, data_dir=None):
 
 
 @task(
+    iterable=["set_"],
+    help={
+        "sweep_file": "the sweep YAML: grid and/or random sections, trials, seed, metric, goal",
+        "config": f"base experiment YAML (default: {_repo_path(settings.DEFAULT_CONFIG).rstrip('/')})",
+        "set_": "override one base key, e.g. --set training.epochs=3 (repeatable)",
+        "parallel": "run N trials at once, each with 1/N of --cpus (default 1)",
+        "resume": "continue the sweep SWEEP_ID: completed trials skipped, interrupted ones resumed",
+        "data_dir": f"data directory, mounted read-only (default: {DATA_DIR})",
+        "output_dir": f"where the trials' run directories and sweeps/ go (default: {OUTPUT_DIR})",
+        "cache_dir": "where decoded images are kept for later runs (default: <output dir>/.cache)",
+        "image": f"run another image tag than {CPU_TAG}",
+        "cpus": "CPUs for all trials together (default: the host's cores when --parallel > 1)",
+        "memory": "memory limit of each trial's container, e.g. 4g",
+        "shm_size": f"shared memory size of each trial's container (default {DEFAULT_SHM_SIZE})",
+    },
+)
+def sweep(
+    c,
+    sweep_file,
+    config=None,
+    set_=None,
+    parallel=None,
+    resume=None,
+    data_dir=None,
+    output_dir=None,
+    cache_dir=None,
+    image=None,
+    cpus=None,
+    memory=None,
+    shm_size=None,
+):
+    """Run every trial of a sweep file as its own run (N at a time); ends with a table and a plot."""
+    from app.launch import options
+    from app.launch.sweeps import SweepRequest
+    from app.launch.sweeps import sweep as run_sweep
+
+    request = SweepRequest(
+        sweep_file=sweep_file,
+        config_file=config,
+        overrides=tuple(set_ or ()),
+        parallel=1 if parallel is None else _run(options.parse_count, parallel, "--parallel"),
+        resume=resume,
+        data_dir=data_dir,
+        output_dir=output_dir,
+        cache_dir=cache_dir,
+        image=image,
+        limits=_run(options.limits, cpus=cpus, memory=memory, shm_size=shm_size),
+    )
+    _exit_with(_run(run_sweep, request))
+
+
+@task(
     iterable=["compare"],
     help={
         "output_dir": f"where the runs are (default: {OUTPUT_DIR})",
@@ -305,5 +357,6 @@ def bench(c, quick=False, only=None, results=None, gpu_build=True):
 
 
 ns = Collection(
-    build, base, data, train, reproduce, runs, test, lock, notebook, tensorboard, doctor, clean, export, bench
+    *(build, base, data, train, reproduce, runs, sweep, test, lock),
+    *(notebook, tensorboard, doctor, clean, export, bench),
 )
