@@ -103,6 +103,7 @@ def _load(request: SweepRequest, spec: SweepSpec, output_dir: Path, echo) -> dic
         raise UsageError(
             f"--resume {sweep_id}: {request.sweep_file} is not the file that sweep was started with"
         )
+    check_nothing_running(state, output_dir)
     share = cpus_per_trial(request.limits, request.parallel)
     if share != state.get("cpus_per_trial"):
         echo(
@@ -111,6 +112,15 @@ def _load(request: SweepRequest, spec: SweepSpec, output_dir: Path, echo) -> dic
             "--cpus and --parallel)"
         )
     return state
+
+
+def check_nothing_running(state: dict, output_dir: Path) -> None:
+    """Refuse (one line) to resume a sweep while one of its trials is still being written:
+    after a SIGKILL of invoke its container trains on, unwatched."""
+    for trial in state["trials"]:
+        record = runs.read_record(output_dir / trial["run_id"], f"trial {trial['trial']}")
+        if record is not None and record.get("status") != Status.COMPLETED:
+            runs.resumable_run_dir(output_dir, trial["run_id"])
 
 
 def _trial_request(
