@@ -151,12 +151,14 @@ def test_kill_9_mid_sweep_then_resume_gives_the_same_weights_one_by_one(
     )  # fmt: skip
     try:
         run_dir = wait_for_a_trial_mid_run(tmp_path, process)
-        process.kill()  # SIGKILL: invoke records nothing; the trial's container trains on, unwatched
+        (container,) = engine.containers.list(filters={"label": f"trainbox.run_id={run_dir.name}"})
+        container.pause()  # tiny epochs are quick: hold the trial mid-run while invoke is killed
+        process.kill()  # SIGKILL: invoke records nothing; the trial's container is left unwatched
         process.communicate(timeout=30)
         (sweep_id,) = [path.name for path in (tmp_path / "sweeps").iterdir()]
         refused = invoke("sweep", str(sweep_file), "--resume", sweep_id, "--output-dir", str(tmp_path))
         assert_one_line_error(refused, "still going", f"trainbox-train-{run_dir.name}")
-        (container,) = engine.containers.list(filters={"label": f"trainbox.run_id={run_dir.name}"})
+        container.unpause()
         container.kill()  # as a reboot would
     finally:
         if process.poll() is None:
