@@ -157,7 +157,7 @@ def test_kill_9_mid_sweep_then_resume_gives_the_same_weights_one_by_one(
         process.communicate(timeout=30)
         (sweep_id,) = [path.name for path in (tmp_path / "sweeps").iterdir()]
         refused = invoke("sweep", str(sweep_file), "--resume", sweep_id, "--output-dir", str(tmp_path))
-        assert_one_line_error(refused, "still going", f"trainbox-train-{run_dir.name}")
+        assert_one_line_error(refused, f"--resume {run_dir.name}: the run is still being written")
         container.unpause()
         container.kill()  # as a reboot would
     finally:
