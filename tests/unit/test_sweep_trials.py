@@ -63,3 +63,32 @@ def test_results_are_sorted_by_the_metric_with_unfinished_trials_last(tmp_path):
     ]
     lowest = parse_spec({"grid": {"seed": [1]}, "goal": "minimize"}, "s")
     assert [r["trial"] for r in sweep_results.trial_results(STATE, lowest, tmp_path)][:2] == [1, 2]
+
+
+def test_resume_refuses_another_sweep_file_or_an_unknown_sweep_in_one_line(tmp_path):
+    import pytest
+
+    from app.launch.errors import UsageError
+
+    folder = sweeps.sweep_dir(tmp_path, "s1")
+    folder.mkdir(parents=True)
+    manifest.write_json_atomic(
+        folder / sweeps.STATE_NAME, {**STATE, "spec": SPEC.to_dict(), "cpus_per_trial": None}
+    )
+    other = parse_spec({"grid": {"model.dropout_rate": [0.5]}}, "other.yaml")
+    request = sweeps.SweepRequest(sweep_file="other.yaml", resume="s1")
+    with pytest.raises(UsageError, match=r"other\.yaml is not the file that sweep was started with"):
+        sweeps._load(request, other, tmp_path, print)
+    with pytest.raises(UsageError, match="--resume s2: no such sweep in"):
+        sweeps._load(sweeps.SweepRequest(sweep_file="s.yaml", resume="s2"), SPEC, tmp_path, print)
+    with pytest.raises(UsageError, match="drop --config/--set"):
+        sweeps._load(
+            sweeps.SweepRequest(sweep_file="s.yaml", resume="s1", overrides=("seed=1",)),
+            SPEC,
+            tmp_path,
+            print,
+        )
+    assert (
+        sweeps._load(sweeps.SweepRequest(sweep_file="s.yaml", resume="s1"), SPEC, tmp_path, print)["sweep_id"]
+        == "s1"
+    )
