@@ -219,9 +219,9 @@ def sweep(request: SweepRequest, echo=print) -> int:
             raise UsageError(str(error)) from None
     images.ensure_image(tag=request.image, echo=echo)  # once, before trials start side by side
     statuses = run_trials(request, state, output_dir, echo)
-    sweep_results.report(
-        state, spec, output_dir, sweep_dir(output_dir, state["sweep_id"]), request.image, echo
-    )
+    if containers.EXIT_INTERRUPTED not in statuses:  # stopped by the user: no plot container now
+        folder = sweep_dir(output_dir, state["sweep_id"])
+        sweep_results.report(state, spec, output_dir, folder, request.image, echo)
     failed = next((status for status in statuses if status != 0), 0)
     if failed:
         echo(f"continue with: invoke sweep {request.sweep_file} --resume {state['sweep_id']}")
