@@ -54,6 +54,20 @@ def cpus_per_trial(limits: containers.Limits, parallel: int) -> float | None:
     return (limits.cpus or os.cpu_count() or 1) / parallel
 
 
+def write_trials(folder: Path, spec: SweepSpec, trials: list, **facts) -> dict:
+    """The sweep's folder (named by its id): one resolved config per trial, then the state."""
+    folder.mkdir(parents=True)
+    state = {"sweep_id": folder.name, **facts, "spec": spec.to_dict(), "created_at": manifest.utc_now()}
+    state["trials"] = []
+    for number, (params, config) in enumerate(trials, start=1):
+        config_name = f"trial-{number:02d}.yaml"
+        manifest.write_bytes_atomic(folder / config_name, config.to_yaml().encode("utf-8"))
+        run_id = f"{folder.name}-trial{number:02d}"
+        state["trials"].append({"trial": number, "run_id": run_id, "params": params, "config": config_name})
+    manifest.write_json_atomic(folder / STATE_NAME, state)
+    return state
+
+
 def _create(request: SweepRequest, spec: SweepSpec, output_dir: Path, echo) -> dict:
     base_request = training.TrainRequest(
         config_file=request.config_file,
@@ -65,23 +79,14 @@ def _create(request: SweepRequest, spec: SweepSpec, output_dir: Path, echo) -> d
     _, base = training.load_request_config(base_request, output_dir)
     trials = trial_configs(spec, base, f"sweep {request.sweep_file}")  # all checked before any starts
     training.prepare(base_request, echo)  # the data, checked (the default data written when missing)
-    sweep_id = manifest.new_run_id()
-    folder = sweep_dir(output_dir, sweep_id)
-    folder.mkdir(parents=True)
-    state = {
-        "sweep_id": sweep_id,
-        "file": str(request.sweep_file),
-        "spec": spec.to_dict(),
-        "created_at": manifest.utc_now(),
-        "cpus_per_trial": cpus_per_trial(request.limits, request.parallel),
-        "trials": [],
-    }
-    for number, (params, config) in enumerate(trials, start=1):
-        config_name = f"trial-{number:02d}.yaml"
-        manifest.write_bytes_atomic(folder / config_name, config.to_yaml().encode("utf-8"))
-        run_id = f"{sweep_id}-trial{number:02d}"
-        state["trials"].append({"trial": number, "run_id": run_id, "params": params, "config": config_name})
-    manifest.write_json_atomic(folder / STATE_NAME, state)
+    state = write_trials(
+        sweep_dir(output_dir, manifest.new_run_id()),
+        spec,
+        trials,
+        file=str(request.sweep_file),
+        cpus_per_trial=cpus_per_trial(request.limits, request.parallel),
+    )
+    sweep_id = state["sweep_id"]
     echo(f"sweep {sweep_id}: {len(trials)} trials of {', '.join(spec.swept_keys)}")
     return state
 
