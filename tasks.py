@@ -322,18 +322,32 @@ def clean(c, images=False, base=False):
 
 
 @task(
+    iterable=["set_"],
     help={
         "gpu": f"export {GPU_TAG} instead of {CPU_TAG}",
         "output_dir": f"where the tarball, .def and .sbatch go (default: {EXPORT_DIR})",
         "image": f"export another tag than {CPU_TAG} / {GPU_TAG}",
-    }
+        "sweep": "also a Slurm job array for this sweep file, one array task per trial",
+        "config": "the sweep's base experiment YAML (with --sweep)",
+        "set_": "override one base key of the sweep, e.g. --set training.epochs=3 (with --sweep)",
+    },
 )
-def export(c, gpu=False, output_dir=None, image=None):
+def export(c, gpu=False, output_dir=None, image=None, sweep=None, config=None, set_=None):
     """Write the image as a docker-archive tarball, an Apptainer .def and a Slurm batch script."""
     from app.launch.export import ExportRequest
     from app.launch.export import export as run_export
 
-    _run(run_export, ExportRequest(gpu=gpu, output_dir=output_dir, image=image))
+    if (config or set_) and not sweep:
+        raise Exit("trainbox: --config and --set go with --sweep FILE (the sweep's base config)", code=2)
+    request = ExportRequest(
+        gpu=gpu,
+        output_dir=output_dir,
+        image=image,
+        sweep_file=sweep,
+        config_file=config,
+        overrides=tuple(set_ or ()),
+    )
+    _run(run_export, request)
 
 
 @task(
