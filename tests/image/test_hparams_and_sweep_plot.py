@@ -13,12 +13,13 @@ pytestmark = pytest.mark.image
 def test_a_run_carries_its_hparams_and_final_metrics_for_tensorboard(reference_run: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import metadata
+    from tensorboard.util import tensor_util
 
     record = read_manifest(reference_run)
     events = EventAccumulator(str(reference_run / "tensorboard"))
     events.Reload()
     content = events.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.SESSION_START_INFO_TAG]
-    session = metadata.parse_session_start_info_plugin_data(metadata.parse_plugin_metadata(content))
+    session = metadata.parse_session_start_info_plugin_data(content)
     assert session.group_name == record["run_id"]
     hparams = dict(session.hparams)
     assert hparams["training.epochs"].number_value == record["config"]["training"]["epochs"]
@@ -26,7 +27,8 @@ def test_a_run_carries_its_hparams_and_final_metrics_for_tensorboard(reference_r
     assert hparams["model.conv_filters"].string_value == json.dumps(record["config"]["model"]["conv_filters"])
     tensors = events.Tensors("test_accuracy")
     assert [event.step for event in tensors] == [record["config"]["training"]["epochs"]]
-    assert float(tensors[0].tensor_proto.float_val[0]) == pytest.approx(record["metrics"]["test_accuracy"])
+    value = float(tensor_util.make_ndarray(tensors[0].tensor_proto))
+    assert value == pytest.approx(record["metrics"]["test_accuracy"])
 
 
 def test_the_sweep_plot_has_a_panel_per_swept_key(tmp_path: Path):
