@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.engine.conftest import PROJECT_FILTER
 from tests.helpers import REPO_ROOT, assert_one_line_error, invoke
 from tests.photos import PHOTO_OVERRIDES, make_dataset
 
@@ -33,6 +34,20 @@ SWEEP = {
     "metric": "test_accuracy",
     "goal": "maximize",
 }
+
+
+@pytest.fixture
+def no_leftovers(engine, tmp_path_factory):
+    """No container of this module's runs remains (each mounts a folder under pytest's tmp);
+    as in test_reproduce.py, narrower than conftest's, which counts other sessions' containers."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    left = [
+        container.name
+        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
+        if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
+    ]
+    assert not left, f"left behind: {left}"
 
 
 def manifest(run_dir: Path) -> dict:
