@@ -11,6 +11,7 @@ import pytest
 
 from tests.engine.slurm_cluster import missing_tools, running_cluster
 from tests.helpers import REPO_ROOT, invoke
+from tests.photos import PHOTO_OVERRIDES, make_dataset
 
 pytestmark = pytest.mark.docker
 
@@ -24,7 +25,8 @@ def exported(cpu_image, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     sweep_file = tmp_path_factory.mktemp("sweep") / "dropout.yaml"
     sweep_file.write_text(SWEEP)
-    sweep = ["--sweep", str(sweep_file), "--set", "training.epochs=1"]
+    base = ["training.epochs=1", "data.image_size=[8,8]", "model.conv_filters=[8]", *PHOTO_OVERRIDES]
+    sweep = ["--sweep", str(sweep_file), *(arg for key in base for arg in ("--set", key))]
     result = invoke("export", "--output-dir", str(out), *sweep)
     assert result.returncode == 0, result.stdout + result.stderr
     image_id = re.search(r"trainbox\.image_id (sha256:\w+)", (out / "trainbox-cpu.def").read_text())[1]
@@ -125,10 +127,11 @@ def test_the_sweep_job_array_runs_one_trial_per_task_on_slurm(exported, slurm, t
     (script,) = out.glob("sweep-*.sbatch")
     sweep_id = script.stem.removeprefix("sweep-")
     outputs = tmp_path / "outputs"
+    photos = make_dataset(tmp_path / "data", train_per_class=8, test_per_class=2)
     job = slurm.sbatch(
         script, cwd=out,  # submitted from the export folder, where sweeps/<id>/ is
         env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id,
-             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+             "TRAINBOX_DATA_DIR": str(photos), "TRAINBOX_OUTPUT_DIR": str(outputs)},
     )  # fmt: skip
     states = [slurm.wait(f"{job}_{task}") for task in (1, 2)]
     logs = "".join(path.read_text() for path in out.glob(f"trainbox-sweep-{job}_*.out"))
