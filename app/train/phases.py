@@ -23,6 +23,7 @@ from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
 from app.train import checkpoint, data, distribute, environment, outputs
+from app.train import results as test_results
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
 from app.train.model import build_model, compile_model, weights_sha256
@@ -290,6 +291,18 @@ def evaluate(run: Run, dataset: data.Dataset) -> dict:
             data.eval_pipeline(dataset.test, run.config.training.batch_size), verbose=0, return_dict=True
         )
         metrics.update(test_accuracy=float(results["accuracy"]), test_loss=float(results["loss"]))
+        if run.cluster.is_chief:  # the other workers write into a throwaway folder
+            metrics.update(
+                test_results.write_results(
+                    run.run_dir,
+                    run.run_id,
+                    run.model,
+                    dataset.test,
+                    dataset.class_names,
+                    run.config.training.batch_size,
+                    step=len(run.history),
+                )
+            )
     return metrics
 
 
