@@ -90,9 +90,15 @@ def shown_as(path: str, given: list[Given]) -> str:
     return path
 
 
-def failure_line(stderr: bytes, status: int) -> str:
+def failure_line(stderr: bytes, status: int, given: list[Given]) -> str:
+    """The container's one `trainbox:` line, naming the paths as the user gave them."""
     lines = [line for line in stderr.decode(errors="replace").splitlines() if line.startswith("trainbox: ")]
-    return lines[-1].removeprefix("trainbox: ") if lines else f"predicting failed (exit {status})"
+    if not lines:
+        return f"predicting failed (exit {status})"
+    line = lines[-1].removeprefix("trainbox: ")
+    for item in sorted(given, key=lambda g: len(g.inside), reverse=True):
+        line = line.replace(item.inside, item.text.rstrip("/") or item.text)
+    return line
 
 
 def predict(request: PredictRequest, echo=print) -> int:
@@ -109,7 +115,7 @@ def predict(request: PredictRequest, echo=print) -> int:
     if status == containers.EXIT_INTERRUPTED:
         return status
     if status != 0:
-        raise TrainboxError(failure_line(stderr, status), exit_code=status)
+        raise TrainboxError(failure_line(stderr, status, given), exit_code=status)
     rows = json.loads(stdout)["predictions"]
     rows = [{**row, "file": shown_as(row["file"], given)} for row in rows]
     echo(predictions.to_json(rows) if request.as_json else predictions.format_table(rows))
