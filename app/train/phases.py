@@ -3,8 +3,9 @@
 start     claim the run: a new one gets its directory (and its lock), config.yaml and a
           `running` manifest; a resumed one a `resumes` entry. Build the model, or restore
           it from the newest checkpoint that loads.
-fit       train the remaining epochs; after each: checkpoint, history, manifest.
-evaluate  the model on the test split.
+fit       train the remaining epochs (or until early stopping); after each: checkpoint,
+          history, manifest. Then, with restore_best, the best epoch's weights.
+evaluate  the model on the test split; the results to look at (app/train/results.py).
 finish    model.keras, learning_curves.png and the `completed` manifest.
 """
 
