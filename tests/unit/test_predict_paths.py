@@ -63,3 +63,17 @@ def test_the_table_has_one_aligned_row_per_image():
         "holiday/a.PNG  apples    0.9877",
         "b.jpg          bicycles  0.5000",
     ]
+
+
+def test_the_containers_error_line_names_the_paths_as_given(photos, monkeypatch):
+    from app.launch.predict import failure_line
+
+    monkeypatch.chdir(photos)
+    given = check_paths(("holiday/", "holiday/b.jpg"))
+    stderr = (
+        b"some TensorFlow noise\n"
+        b"trainbox: not an image: /trainbox/predict/0/day 2/c.webp (not an image Pillow can read)\n"
+    )
+    line = failure_line(stderr, 2, given)
+    assert line == "not an image: holiday/day 2/c.webp (not an image Pillow can read)"
+    assert failure_line(b"Killed\n", 137, given) == "predicting failed (exit 137)"
