@@ -48,7 +48,8 @@ def nothing_left(engine, tmp_path_factory):
 
 
 def predict(run_dir: Path, *args: str, cwd: Path = REPO_ROOT):
-    return invoke("-r", str(REPO_ROOT), "predict", run_dir.name, *args, "--output-dir", str(run_dir.parent),
+    # Options before the paths: whatever follows `--` is a path.
+    return invoke("-r", str(REPO_ROOT), "predict", "--output-dir", str(run_dir.parent), run_dir.name, *args,
                   cwd=cwd, timeout=600)  # fmt: skip
 
 
