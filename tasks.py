@@ -216,6 +216,28 @@ def runs(c, output_dir=None, json=False, compare=None):
 
 @task(
     help={
+        "run_id": "the completed run whose model.keras classifies",
+        "path": "an image file or a folder of them; more after --: invoke predict RUN a.jpg -- b.jpg c/",
+        "json": "print JSON instead of the table",
+        "output_dir": f"where the run is (default: {OUTPUT_DIR})",
+        "image": f"run another image tag than {CPU_TAG}",
+    }
+)
+def predict(c, run_id, path, json=False, output_dir=None, image=None):
+    """Classify image files or folders with a run's model (in the image); prints file, class, probability."""
+    import sys
+
+    from app.launch.options import after_double_dash
+    from app.launch.predict import PredictRequest
+    from app.launch.predict import predict as run_predict
+
+    paths = (path, *after_double_dash(sys.argv))
+    request = PredictRequest(run_id=run_id, paths=paths, output_dir=output_dir, as_json=json, image=image)
+    _exit_with(_run(run_predict, request))
+
+
+@task(
+    help={
         "pytest_args": "extra arguments for pytest, e.g. '-k config -x'",
         "host_only": "skip the tests that run inside the image",
         "image_only": "run only the tests inside the image",
@@ -371,6 +393,6 @@ def bench(c, quick=False, only=None, results=None, gpu_build=True):
 
 
 ns = Collection(
-    *(build, base, data, train, reproduce, runs, sweep, test, lock),
+    *(build, base, data, train, reproduce, runs, sweep, predict, test, lock),
     *(notebook, tensorboard, doctor, clean, export, bench),
 )

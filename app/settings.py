@@ -86,3 +86,8 @@ def is_image_name(name: str) -> bool:
 
 def default_cache_dir(output_dir: Path) -> Path:
     return output_dir / CACHE_DIR_NAME
+
+
+# --- invoke predict -----------------------------------------------------------------------
+RUN_MOUNT = "/trainbox/run"  # the run directory, read-only
+PREDICT_MOUNT = "/trainbox/predict"  # the i-th path given is mounted at PREDICT_MOUNT/i, read-only

@@ -200,6 +200,27 @@ def run_foreground(spec: ContainerSpec, echo=print) -> int:
             remove_quietly(container)
 
 
+def run_captured(spec: ContainerSpec, echo=print) -> tuple[int, bytes, bytes]:
+    """Start the container, wait for it, return (exit status, stdout, stderr); removed in every case.
+
+    Ctrl-C or SIGTERM stops it first, as in run_foreground (status EXIT_INTERRUPTED).
+    """
+    with interruptible():
+        container = start(spec)
+        try:
+            try:
+                status = container.wait()["StatusCode"]
+            except KeyboardInterrupt:
+                echo(f"\nstopping {container.name} (up to {STOP_TIMEOUT_S} s) ...")
+                stop(container)
+                container.wait()
+                return EXIT_INTERRUPTED, b"", b""
+            output = container.logs(stdout=True, stderr=False)
+            return status, output, container.logs(stdout=False, stderr=True)
+        finally:
+            remove_quietly(container)
+
+
 class DecodingWatch:
     """Whether the training was filling its image cache when its output stopped."""
 
