@@ -22,7 +22,7 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, data, distribute, environment, outputs
+from app.train import checkpoint, data, distribute, environment, outputs, plots
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
 from app.train.model import build_model, compile_model, weights_sha256
@@ -297,7 +297,8 @@ def finish(run: Run, metrics: dict) -> None:
     """The model, its curves, then the `completed` manifest; a signal waits until all are written."""
     with critical():
         outputs.save_model(run.model, run.run_dir)
-        outputs.save_learning_curves(run.run_dir, run.history)
+        title = plots.run_title(run.run_id, outputs.json_safe(metrics), run.config.to_dict())
+        outputs.save_learning_curves(run.run_dir, run.history, title)
         record = run.record
         record.metrics = outputs.json_safe(metrics)
         record.weights_sha256 = weights_sha256(run.model)
