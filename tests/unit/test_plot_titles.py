@@ -38,8 +38,12 @@ def test_title_names_the_run_its_accuracy_and_its_changes():
 
 
 def test_a_long_list_of_changes_wraps_instead_of_running_off_the_figure():
-    overrides = [f"model.conv_filters=[{','.join(['512'] * 6)}]", "data.train=a/very/long/folder/name/of/photos"]
-    overrides += ["data.test=another/very/long/folder/name/of/photos", "training.optimizer=rmsprop"]
+    overrides = [f"model.conv_filters=[{','.join(['512'] * 6)}]"]
+    overrides += [
+        "data.train=a/very/long/folder/name/of/photos",
+        "data.test=another/very/long/folder/name/of/photos",
+        "training.optimizer=rmsprop",
+    ]
     title = run_title("20261125-180512-3fa9c2", None, load_config(None, overrides).to_dict())
     assert len(title.splitlines()) >= 3 and max(map(len, title.splitlines())) <= 110
 
