@@ -15,12 +15,16 @@ from tests.helpers import REPO_ROOT, invoke
 pytestmark = pytest.mark.docker
 
 
+PRINTED: dict[str, str] = {}  # what `invoke export` printed, by the module's one export
+
+
 @pytest.fixture(scope="module")
 def exported(cpu_image, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     result = invoke("export", "--output-dir", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     image_id = re.search(r"trainbox\.image_id (sha256:\w+)", (out / "trainbox-cpu.def").read_text())[1]
+    PRINTED["export"] = result.stdout
     yield out, image_id
     shutil.rmtree(out, ignore_errors=True)  # ~1.6 GB: not left to pytest's retention
 
@@ -34,6 +38,14 @@ def test_export_writes_tarball_definition_and_batch_script(exported):
     assert 'TRAINBOX_RUNTIME="${TRAINBOX_RUNTIME:-apptainer}"' in script
     assert os.access(out / "trainbox-cpu.sbatch", os.X_OK)
     assert "apptainer build trainbox-cpu.sif trainbox-cpu.def" in (out / "build-sif.sh").read_text()
+
+
+def test_export_shows_progress_as_plain_lines_in_a_log(exported):
+    """Saving ~1.6 GB takes more than the quiet 2 s; stdout is a pipe, so lines, not a redrawn bar."""
+    printed = PRINTED["export"]
+    progress = re.findall(r"^saving: [\d.]+ [KMG]?B of [\d.]+ GB \((\d+)%\), \d+ s$", printed, re.M)
+    assert progress and progress[-1] == "100" and len(progress) <= 11, printed
+    assert "\r" not in printed and "\x1b[" not in printed
 
 
 def test_export_tarball_loads_back_to_the_same_image_id(exported, engine):
@@ -62,10 +74,17 @@ def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp
     out, image_id = exported
     outputs = tmp_path / "outputs"
     job = slurm.sbatch(
-        out / "trainbox-cpu.sbatch", "--set", "training.epochs=3", cwd=tmp_path,
+        out / "trainbox-cpu.sbatch",
+        "--set",
+        "training.epochs=3",
+        cwd=tmp_path,
         # Apptainer is not in Debian's archive: the script's docker runtime, with the exported image.
-        env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id,
-             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+        env={
+            "TRAINBOX_RUNTIME": "docker",
+            "TRAINBOX_IMAGE": image_id,
+            "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"),
+            "TRAINBOX_OUTPUT_DIR": str(outputs),
+        },
     )
     state = slurm.wait(job)
     log = (tmp_path / f"trainbox-{job}.out").read_text()
@@ -82,10 +101,18 @@ def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm
     out, image_id = exported
     outputs = tmp_path / "outputs"
     job = slurm.sbatch(
-        out / "trainbox-cpu.sbatch", "--set", "training.epochs=2", cwd=tmp_path,
+        out / "trainbox-cpu.sbatch",
+        "--set",
+        "training.epochs=2",
+        cwd=tmp_path,
         options=["--ntasks-per-node=2"],
-        env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id, "TRAINBOX_SLURM_PORT_BASE": "23456",
-             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+        env={
+            "TRAINBOX_RUNTIME": "docker",
+            "TRAINBOX_IMAGE": image_id,
+            "TRAINBOX_SLURM_PORT_BASE": "23456",
+            "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"),
+            "TRAINBOX_OUTPUT_DIR": str(outputs),
+        },
     )
     state = slurm.wait(job)
     log = (tmp_path / f"trainbox-{job}.out").read_text()
