@@ -1,9 +1,10 @@
 """Progress of the first decoding pass, as a log shows it: plain lines, one every 10%.
 
-A folder of large photos (12 megapixels each, as a phone takes them) is slow to decode,
-so the first pass lasts seconds (they are few, and small files: decoded in this process, so
-the seconds do not depend on how many CPUs the machine has); stdout is not a terminal here, so it must print plain
-lines (no bar redrawn with carriage returns), and a quick step must print none.
+A folder of large photos (12 megapixels each, as a phone takes them) is slow to decode, so
+the first pass lasts seconds. They are few, and small files, so they are decoded in this
+process: the seconds do not depend on the machine's CPU count. stdout is not a terminal
+here, so it must print plain lines (no bar redrawn with carriage returns); the second pass,
+from the cache, is quick and prints none.
 """
 
 from __future__ import annotations
