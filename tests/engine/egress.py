@@ -9,8 +9,11 @@ server) are not egress; a DNS question is, whichever server it goes to.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+
+import docker.errors
 
 from app import settings
 from app.launch.engine import client
@@ -79,7 +82,8 @@ class Egress:
         return [line for line in self._log().splitlines() if line != "listening"]
 
     def remove(self) -> None:
-        self.probe.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):  # removed already
+            self.probe.remove(force=True)
 
 
 def attach_when_started(role: str, image_id: str, known: set[str]) -> dict:
