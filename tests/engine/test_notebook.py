@@ -238,6 +238,12 @@ def test_lab_in_headless_chromium_opens_a_runs_plot_and_asks_nothing_of_the_inte
         assert "Jupyter news" not in driver.page_source
     finally:
         driver.quit()
+    # What the UI asks the server for once a user lets it (news, updates, extension search):
+    # a stock JupyterLab fetches jupyterlab.github.io and pypi.org for these; this one must not.
+    token = {"token": lab.match.group("token")}
+    for path in ("/lab/api/news", "/lab/api/update", "/lab/api/extensions?query=numpy&page=1&per_page=10"):
+        assert requests.get(api(lab, path), params=token, timeout=60).status_code == 200, path
+    time.sleep(2)
     sent = lab.egress.lines()
     assert sent == [], f"the notebook container reached out at start-up: {sent}"
     # The sniffer is not blind: a lookup and a connection from inside the container are seen.
