@@ -52,7 +52,13 @@ DATA_MOUNT = "/data"
 OUTPUTS_MOUNT = "/outputs"
 CONFIG_MOUNT = "/trainbox/config.yaml"
 APP_ROOT_IN_IMAGE = "/opt/trainbox"
-NOTEBOOK_MOUNT = f"{APP_ROOT_IN_IMAGE}/notebooks"
+NOTEBOOK_MOUNT = f"{APP_ROOT_IN_IMAGE}/notebooks"  # the image's own copy of notebooks/
+# JupyterLab's file browser starts at LAB_ROOT, which holds the three folders a user works
+# with: their notebooks (read-write), the runs (read-write) and the data (read-only).
+LAB_ROOT = "/lab"
+LAB_NOTEBOOKS = f"{LAB_ROOT}/notebooks"
+LAB_OUTPUTS = f"{LAB_ROOT}/outputs"
+LAB_DATA = f"{LAB_ROOT}/data"
 
 # --- ports ------------------------------------------------------------------------------
 NOTEBOOK_PORT = 8888

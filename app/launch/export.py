@@ -22,6 +22,7 @@ from app.launch import images, sweeps
 from app.launch.errors import TrainboxError, UsageError
 from app.launch.folders import resolve_dir
 from app.launch.sweep_spec import load_spec, trial_configs
+from app.progress import progress
 
 TEMPLATES = Path(__file__).parent / "templates"
 PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
@@ -115,14 +116,16 @@ def write_text(path: Path, text: str, executable: bool = False) -> None:
 
 
 def save_image(image, path: Path, echo=print) -> None:
-    """Stream `docker save` into path (temporary name, renamed when complete)."""
+    """Stream `docker save` into path (temporary name, renamed when complete), with progress
+    against the image's size (the tarball is that plus a little tar overhead)."""
     partial = path.with_name(f".{path.name}.partial")
     written = 0
     try:
-        with open(partial, "wb") as handle:
+        with open(partial, "wb") as handle, progress(image.attrs.get("Size") or 0, "saving", "B") as bar:
             for chunk in image.save(chunk_size=CHUNK, named=True):
                 handle.write(chunk)
                 written += len(chunk)
+                bar.advance(len(chunk))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)

@@ -1,5 +1,5 @@
 """The host's view of a run: can it be resumed, which containers of it are dead, recording
-an end its container could not record, and the report printed when it ends.
+an end its container could not record (app/launch/report.py prints how it ended).
 
 A run directory has one writer at a time (app/run_lock.py): the host never touches a run
 that someone else (a container, Compose, Slurm, another shell) is writing.
@@ -133,15 +133,3 @@ def _update_unless_written(run_dir: Path, change) -> None:
         updated = change(record) if record is not None else None
         if updated is not None:
             manifest.write_manifest(run_dir, updated)
-
-
-def report(run_dir: Path, echo=print) -> None:
-    """The end of `invoke train`: where the run is, how it ended, its test accuracy."""
-    record = read_record(run_dir, "run directory")
-    if record is None:
-        echo(f"run directory: {run_dir} (no manifest was written)")
-        return
-    accuracy = (record.get("metrics") or {}).get("test_accuracy")
-    echo(f"run directory: {run_dir}")
-    outcome = f"status: {record.get('status')}"
-    echo(outcome if accuracy is None else f"{outcome}, test accuracy: {accuracy:.4f}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from app import manifest, settings
 from app.config import Config, ConfigError, load_config
 from app.container_env import LaunchFacts
-from app.launch import cluster, containers, images, runs
+from app.launch import cluster, containers, images, report, runs
 from app.launch.errors import TrainboxError, UsageError, boundary
 from app.launch.folders import ensure_writable_dir, resolve_dir
 from app.launch.provenance import git_state
@@ -229,6 +230,7 @@ def train(request: TrainRequest, echo=print) -> int:
     spec = training_spec(request, run_id, facts, (data_dir, output_dir, config_file), cache_dir)
     echo(f"run {run_id}: training in {facts.image_tag} ({image.short_id})")
     workers = worker_count(request, run_dir)
+    started = time.monotonic()
     try:
         with boundary():
             status, failure = _run(spec, run_id, workers, echo)
@@ -238,7 +240,12 @@ def train(request: TrainRequest, echo=print) -> int:
     runs.record_unrecorded_end(run_dir, status)
     if failure:
         runs.note_failure(run_dir, failure)
-    runs.report(run_dir, echo)
     if failure and status != containers.EXIT_INTERRUPTED:
-        echo(f"trainbox: {failure}; continue with: invoke train --resume {run_id}")
+        echo(f"trainbox: {failure}")
+    invocation = report.Invocation(
+        data_dir, output_dir, cache_dir, gpu=request.gpu, image=request.image, limits=request.limits
+    )
+    record = runs.read_record(run_dir, "run directory")
+    for line in report.end_of_run(run_dir, record, time.monotonic() - started, invocation):
+        echo(line)
     return status

@@ -23,7 +23,7 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, control, data, distribute, environment, hparams, outputs
+from app.train import checkpoint, control, data, distribute, environment, hparams, outputs, plots
 from app.train import results as test_results
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
@@ -367,6 +367,7 @@ def evaluate(run: Run, dataset: data.Dataset) -> dict:
                     dataset.class_names,
                     run.config.training.batch_size,
                     step=len(run.history),
+                    run_title=plots.run_title(run.run_id, metrics, run.config.to_dict()),
                 )
             )
     return metrics
@@ -376,7 +377,8 @@ def finish(run: Run, metrics: dict) -> None:
     """The model, its curves, then the `completed` manifest; a signal waits until all are written."""
     with critical():
         outputs.save_model(run.model, run.run_dir)
-        outputs.save_learning_curves(run.run_dir, run.history)
+        title = plots.run_title(run.run_id, outputs.json_safe(metrics), run.config.to_dict())
+        outputs.save_learning_curves(run.run_dir, run.history, title)
         hparams.write_hparams(
             run.run_dir / "tensorboard", run.run_id, run.config.to_dict(), metrics, run.config.training.epochs
         )

@@ -47,7 +47,14 @@ def probabilities(model, split: Split, batch_size: int) -> np.ndarray:
 
 
 def write_results(
-    run_dir: Path, run_id: str, model, split: Split, class_names: list[str], batch_size: int, step: int
+    run_dir: Path,
+    run_id: str,
+    model,
+    split: Split,
+    class_names: list[str],
+    batch_size: int,
+    step: int,
+    run_title: str,
 ) -> dict:
     """Write the files above; return what the manifest's metrics add (test_macro_f1, top-5)."""
     import matplotlib
@@ -67,9 +74,11 @@ def write_results(
             "matrix": confusion.tolist(),
         },
     )
-    title = f"run {run_id}: test accuracy {summary['accuracy']:.4f} ({summary['examples']} images)"
-    confusion_png = _png(_confusion_figure(confusion, class_names, f"Confusion matrix (test), {title}"))
-    mistakes_png = _png(_mistakes_figure(split, probs, class_names, f"Confident mistakes (test), {title}"))
+    # What each picture shows, then the run's title (plots.run_title: run id, accuracy, config).
+    confusion_title = f"Confusion matrix, {summary['examples']} test images\n{run_title}"
+    mistakes_title = f"Confident mistakes (test)\n{run_title}"
+    confusion_png = _png(_confusion_figure(confusion, class_names, confusion_title), confusion_title)
+    mistakes_png = _png(_mistakes_figure(split, probs, class_names, mistakes_title), mistakes_title)
     manifest.write_bytes_atomic(run_dir / CONFUSION_PNG, confusion_png)
     manifest.write_bytes_atomic(run_dir / MISTAKES_PNG, mistakes_png)
     _tensorboard(run_dir / "tensorboard" / TENSORBOARD_DIR, summary, confusion_png, mistakes_png, step)
@@ -105,12 +114,12 @@ def _mistakes_figure(split: Split, probs: np.ndarray, class_names: list[str], ti
     return mistakes_figure(list(images), captions, title)
 
 
-def _png(figure) -> bytes:
+def _png(figure, title: str) -> bytes:
     import matplotlib.pyplot as plt
 
     try:
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+        figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None, "Title": title})
         return buffer.getvalue()
     finally:
         plt.close(figure)

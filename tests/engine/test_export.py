@@ -17,6 +17,7 @@ pytestmark = pytest.mark.docker
 
 
 SWEEP = "grid:\n  model.dropout_rate: [0.1, 0.3]\n"
+PRINTED: dict[str, str] = {}  # what `invoke export` printed, by the module's one export
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,7 @@ def exported(cpu_image, tmp_path_factory):
     result = invoke("export", "--output-dir", str(out), *sweep)
     assert result.returncode == 0, result.stdout + result.stderr
     image_id = re.search(r"trainbox\.image_id (sha256:\w+)", (out / "trainbox-cpu.def").read_text())[1]
+    PRINTED["export"] = result.stdout
     yield out, image_id
     shutil.rmtree(out, ignore_errors=True)  # ~1.6 GB: not left to pytest's retention
 
@@ -43,6 +45,14 @@ def test_export_writes_tarball_definition_and_batch_script(exported):
     assert 'TRAINBOX_RUNTIME="${TRAINBOX_RUNTIME:-apptainer}"' in script
     assert os.access(out / "trainbox-cpu.sbatch", os.X_OK)
     assert "apptainer build trainbox-cpu.sif trainbox-cpu.def" in (out / "build-sif.sh").read_text()
+
+
+def test_export_shows_progress_as_plain_lines_in_a_log(exported):
+    """Saving ~1.6 GB takes more than the quiet 2 s; stdout is a pipe, so lines, not a redrawn bar."""
+    printed = PRINTED["export"]
+    progress = re.findall(r"^saving: [\d.]+ [KMG]?B of [\d.]+ GB \((\d+)%\), \d+ s$", printed, re.M)
+    assert progress and progress[-1] == "100" and len(progress) <= 11, printed
+    assert "\r" not in printed and "\x1b[" not in printed
 
 
 def test_export_tarball_loads_back_to_the_same_image_id(exported, engine):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from app import settings
 from tests.helpers import REPO_ROOT, invoke
@@ -147,6 +148,15 @@ def test_set_overrides_land_in_config_yaml(engine, tmp_path, cpu_image, no_lefto
     # The image the run used (earlier tests may have rebuilt trainbox:cpu since the fixture).
     assert record["image"]["id"] == engine.images.get(settings.image_tag()).id
     assert record["image"]["tag"] == settings.image_tag()
+    # The run ends with what a user needs next, and its plot says which run it shows.
+    accuracy = record["metrics"]["test_accuracy"]
+    assert re.search(
+        rf"^status: completed, test accuracy: {accuracy:.4f}; took \d+ (s|min \d\d s)$", result.stdout, re.M
+    ), result.stdout[-1000:]
+    assert f"plot: {run_dir / 'learning_curves.png'}" in result.stdout.splitlines()
+    title = Image.open(run_dir / "learning_curves.png").text["Title"]
+    assert title.startswith(f"run {run_dir.name} · test accuracy {accuracy:.4f}\nconfig: "), title
+    assert "training.epochs=2" in title and "seed=7" in title and "training.batch_size" not in title
 
 
 def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(
@@ -191,6 +201,7 @@ def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(
     assert record["status"] == "interrupted"
     assert record["epochs_completed"] >= 1
     assert any((run_dir / "checkpoints").iterdir())
+    assert f"continue with: invoke train --resume {run_dir.name} --output-dir {tmp_path}" in output
 
 
 def wait_for_training_container(engine, output_dir: Path, process, timeout: float = 300):

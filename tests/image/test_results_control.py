@@ -22,6 +22,7 @@ from image_helpers import (
     train_args,
     wait_for_epochs,
 )
+from PIL import Image
 
 from tests.photos import CLASSES, PHOTO_OVERRIDES, make_dataset
 
@@ -121,7 +122,11 @@ def test_results_name_the_word_classes_and_agree_with_the_test_accuracy(control_
     assert record["metrics"]["test_macro_f1"] == report["macro"]["f1"]
     assert "top_5_accuracy" not in report, "3 classes: no top-5"
     for name in ("confusion_matrix.png", "confident_mistakes.png"):
-        assert (control_run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        with Image.open(control_run / name) as picture:
+            assert picture.format == "PNG", name
+            title = picture.text["Title"]  # the same text is drawn above the figure
+        assert f"run {record['run_id']}" in title and "test accuracy" in title, title
+        assert "config: " in title and "training.epochs" in title, title
 
 
 def test_the_figures_are_in_the_runs_tensorboard_logs(control_run):
