@@ -11,8 +11,20 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+
+
+def skip_or_fail(reason: str) -> None:
+    """A check that cannot run here: skipped on a developer's machine, a failure where CI is set.
+
+    CI must prove every claim, so a missing prerequisite there is a broken CI machine, not a pass.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"cannot run on this CI machine: {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def invoke(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None, timeout: int = 1800,

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from tests.engine.slurm_cluster import missing_tools, running_cluster
-from tests.helpers import REPO_ROOT, invoke
+from tests.helpers import REPO_ROOT, invoke, skip_or_fail
 
 pytestmark = pytest.mark.docker
 
@@ -53,7 +53,7 @@ def test_export_without_the_image_is_one_clear_line(tmp_path):
 @pytest.fixture
 def slurm(tmp_path_factory):
     if os.geteuid() != 0 or missing_tools():
-        pytest.skip(f"needs root and Debian's slurm-wlm + munge (missing: {missing_tools()})")
+        skip_or_fail(f"needs root and Debian's slurm-wlm + munge (missing: {missing_tools()})")
     with running_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
         yield cluster
 
