@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ pytestmark = pytest.mark.docker
 
 TINY = ["--set", "data.image_size=[8,8]", "--set", "model.conv_filters=[8]"]
 STOP_TIMEOUT_S = 10
+EXIT_INTERRUPTED = 130  # what invoke returns after Ctrl-C or SIGTERM (app/launch/containers.py)
 # Values a user may have in their shell: none may reach a container, a manifest or a log.
 SECRETS = {
     "JUPYTER_TOKEN": "jt-3b1f9c0d7e6a5b4c",
@@ -147,15 +147,6 @@ def test_escape_through_a_symlink_in_the_data_dir(tmp_path, no_leftovers):
     assert_one_line_error(result, "data.train", "escapes the data directory")
     assert result.returncode == 2
     assert_nothing_claims_completion(tmp_path / "out")
-
-
-def test_notebook_on_a_busy_port_is_one_line(no_leftovers):
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
-        result = invoke("notebook", "--port", str(port), timeout=300)
-    assert_one_line_error(result, f"port {port}", "already in use", "--port")
 
 
 # --- failures of a running container ---------------------------------------------------------------
@@ -352,7 +343,7 @@ def test_signal_stops_the_hardened_container_and_marks_the_run_interrupted(signu
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode != 0, output[-2000:]
+    assert process.returncode == EXIT_INTERRUPTED, output[-2000:]  # SIGTERM is handled as Ctrl-C is
     assert "Traceback" not in output
     record = manifest(run_dir)
     assert record["status"] == "interrupted"
