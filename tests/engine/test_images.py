@@ -7,12 +7,12 @@ import io
 import re
 import subprocess
 import tarfile
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-import docker
 from app import settings
 from app.launch.certs import find_ca_bundle
 from app.launch.images import CA_IN_CONTEXT, build_context
@@ -30,7 +30,10 @@ def git(*args: str) -> str:
 def test_cpu_image_labels(cpu_image):
     labels = cpu_image.labels
     assert labels["org.opencontainers.image.revision"] == git("rev-parse", "HEAD")
-    assert datetime.fromisoformat(labels["org.opencontainers.image.created"])
+    created = datetime.fromisoformat(labels["org.opencontainers.image.created"])
+    committed = datetime.fromisoformat(cpu_image.attrs["Created"][:19] + "+00:00")  # engine: ns, Z
+    assert created.utcoffset() is not None, "a time zone, as OCI asks (RFC 3339)"
+    assert abs(committed - created) < timedelta(hours=1), (created, committed)  # the build's own time
     assert labels["org.opencontainers.image.source"].startswith("https://")
     assert labels["org.opencontainers.image.version"] == "0.1.0"
     lock = (REPO_ROOT / "requirements" / "cpu.lock").read_bytes()
@@ -156,12 +159,18 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
+def unique_tag(purpose: str) -> str:
+    """A tag no other test or concurrent run uses (and never one of the user's)."""
+    return f"{settings.IMAGE_REPOSITORY}-test:{purpose}-{uuid.uuid4().hex[:8]}"
+
+
 def test_code_only_change_rebuilds_from_cache(engine, cpu_image, tmp_path):
     copy = copy_repo(tmp_path / "repo")
     with open(copy / "app" / "__init__.py", "a") as handle:
         handle.write("# a code-only change\n")
+    tag = unique_tag("rebuild")
     try:
-        result = invoke("build", "--tag", "trainbox:test-rebuild", cwd=copy)
+        result = invoke("build", "--tag", tag, cwd=copy)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr
         steps = re.split(r"\nStep \d+/\d+ : ", result.stdout)
         install = next(step for step in steps if "pip install" in step)
@@ -171,11 +180,11 @@ def test_code_only_change_rebuilds_from_cache(engine, cpu_image, tmp_path):
         copy_app = next(step for step in steps if step.startswith("COPY app "))
         assert "Using cache" not in copy_app
         assert (
-            engine.images.get("trainbox:test-rebuild").labels["trainbox.code_sha256"]
+            engine.images.get(tag).labels["trainbox.code_sha256"]
             != cpu_image.labels["trainbox.code_sha256"]
         )
     finally:
-        engine.images.remove("trainbox:test-rebuild", force=True)
+        engine.images.remove(tag, force=True)
 
 
 def test_daemon_unreachable_is_one_line():
@@ -198,12 +207,8 @@ def test_pip_failure_names_the_failing_step(engine, tmp_path):
     lock = copy / "requirements" / "cpu.lock"
     # A pin that PyPI cannot satisfy: pip fails on the first requirement, in seconds.
     lock.write_text(re.sub(r"^absl-py==\S+", "absl-py==0.0.0", lock.read_text(), count=1, flags=re.M))
-    try:
-        result = invoke("build", "--tag", "trainbox:test-broken", cwd=copy)
-        line = assert_one_line_error(result, "image build failed at Step")
-        assert "pip install" in line
-    finally:
-        try:
-            engine.images.remove("trainbox:test-broken", force=True)
-        except docker.errors.ImageNotFound:
-            pass
+    tag = unique_tag("broken")
+    result = invoke("build", "--tag", tag, cwd=copy)
+    line = assert_one_line_error(result, "image build failed at Step")
+    assert "pip install" in line
+    assert not engine.images.list(name=tag), "a failed build tags nothing"
