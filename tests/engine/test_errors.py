@@ -329,14 +329,42 @@ def assert_hardened(container, output_dir: Path) -> None:
         assert value not in environment
 
 
+LIMITS = ("--cpus", "1.5", "--shm-size", "300m")
+# The CPU quota (cgroup v2 or v1) and the size of /dev/shm, as the training process sees them.
+SEEN_INSIDE = """
+import os
+def read(path):
+    try:
+        return open(path).read().split()
+    except OSError:
+        return None
+v2 = read("/sys/fs/cgroup/cpu.max")
+quota, period = v2 if v2 else (read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")[0],
+                               read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")[0])
+shm = os.statvfs("/dev/shm")
+print(int(quota) / int(period), shm.f_blocks * shm.f_frsize)
+"""
+
+
+def assert_limits_seen_inside(container) -> None:
+    """--cpus and --shm-size reach the running container, not just its configuration."""
+    assert container.attrs["HostConfig"]["NanoCpus"] == 1_500_000_000
+    assert container.attrs["HostConfig"]["ShmSize"] == 300 << 20
+    exit_code, output = container.exec_run(["python", "-c", SEEN_INSIDE])
+    assert exit_code == 0, output
+    cpus, shm_bytes = output.decode().split()
+    assert (float(cpus), int(shm_bytes)) == (1.5, 300 << 20)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_the_hardened_container_and_marks_the_run_interrupted(signum, tmp_path, engine,
                                                                             cpu_image, no_leftovers):
     process = start_training(tmp_path, "--set", "training.epochs=500", "--set", "training.batch_size=4",
-                             env=SECRETS)
+                             *LIMITS, env=SECRETS)  # fmt: skip
     try:
         run_dir, container = wait_until_training(engine, tmp_path, process)
         assert_hardened(container, tmp_path)
+        assert_limits_seen_inside(container)
         process.send_signal(signum)
         assert_gone_within(engine, container.id, STOP_TIMEOUT_S + 2)
         output, _ = process.communicate(timeout=30)
