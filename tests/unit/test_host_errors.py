@@ -146,3 +146,16 @@ def test_a_bad_config_is_one_line_and_exit_2_before_the_engine_is_asked(case, tm
     assert_one_line_error(result, fragment)
     assert result.returncode == EXIT_USAGE
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("bundle", ["missing.pem", "notes.txt"])
+def test_a_wrong_ca_bundle_is_one_line_and_exit_2_before_the_engine_is_asked(bundle, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a certificate\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "build", "--ca-bundle", str(tmp_path / bundle)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///nonexistent.sock", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    fragment = "CA bundle not found" if bundle == "missing.pem" else "holds no PEM certificate"
+    assert_one_line_error(result, fragment, str(tmp_path / bundle))
+    assert result.returncode == EXIT_USAGE
