@@ -43,4 +43,5 @@ def test_gpu_request_without_nvidia_runtime_is_one_clear_line(engine, gpu_image,
         skip_or_fail("this engine has the NVIDIA runtime: the message for its absence cannot be seen here")
     result = invoke("train", "--gpu", "--output-dir", str(tmp_path / "outputs"), "--set", "training.epochs=1")
     assert_one_line_error(result, "no NVIDIA runtime", "NVIDIA Container Toolkit")
-    assert not engine.containers.list(all=True, filters={"label": "trainbox.role=train"})
+    trains = engine.containers.list(all=True, filters={"label": "trainbox.role=train"}, ignore_removed=True)
+    assert not [c for c in trains if str(tmp_path) in str(c.attrs.get("Mounts"))], "no container was left"
