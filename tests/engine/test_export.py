@@ -6,11 +6,12 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.engine.slurm_cluster import missing_tools, running_cluster
-from tests.helpers import REPO_ROOT, invoke, skip_or_fail
+from tests.helpers import invoke, skip_or_fail
 
 pytestmark = pytest.mark.docker
 
@@ -58,14 +59,23 @@ def slurm(tmp_path_factory):
         yield cluster
 
 
-def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp_path, engine):
+@pytest.fixture(scope="module")
+def digits(cpu_image, tmp_path_factory) -> Path:
+    """The default dataset, written here: these tests rely on no other module's data."""
+    data_dir = tmp_path_factory.mktemp("slurm-data")
+    result = invoke("data", "--data-dir", str(data_dir), timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return data_dir
+
+
+def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, digits, tmp_path, engine):
     out, image_id = exported
     outputs = tmp_path / "outputs"
     job = slurm.sbatch(
         out / "trainbox-cpu.sbatch", "--set", "training.epochs=3", cwd=tmp_path,
         # Apptainer is not in Debian's archive: the script's docker runtime, with the exported image.
         env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id,
-             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+             "TRAINBOX_DATA_DIR": str(digits), "TRAINBOX_OUTPUT_DIR": str(outputs)},
     )
     state = slurm.wait(job)
     log = (tmp_path / f"trainbox-{job}.out").read_text()
@@ -78,14 +88,14 @@ def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp
     assert not engine.containers.list(all=True, filters={"name": f"trainbox-slurm-{job}-"})
 
 
-def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm, tmp_path):
+def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm, digits, tmp_path):
     out, image_id = exported
     outputs = tmp_path / "outputs"
     job = slurm.sbatch(
         out / "trainbox-cpu.sbatch", "--set", "training.epochs=2", cwd=tmp_path,
         options=["--ntasks-per-node=2"],
         env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id, "TRAINBOX_SLURM_PORT_BASE": "23456",
-             "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+             "TRAINBOX_DATA_DIR": str(digits), "TRAINBOX_OUTPUT_DIR": str(outputs)},
     )
     state = slurm.wait(job)
     log = (tmp_path / f"trainbox-{job}.out").read_text()
