@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.launch.certs import find_ca_bundle
 from tests.engine.service_support import Server
 from tests.engine.test_compose import compose
 from tests.helpers import copy_repo, skip_or_fail
@@ -111,6 +112,9 @@ def test_the_ownership_tests_pass_as_an_unprivileged_user():
         python = Path(user.pw_dir) / "venv" / "bin" / "python"
         env = {key: os.environ[key] for key in PASSED_THROUGH if key in os.environ}
         env.update(PATH=f"{python.parent}:/usr/bin:/bin", HOME=user.pw_dir, USER=user.pw_name)
+        bundle = find_ca_bundle()  # what root's builds trust, wherever root's pip keeps it
+        if bundle is not None and "TRAINBOX_CA_BUNDLE" not in env:
+            env["TRAINBOX_CA_BUNDLE"] = str(bundle)
         result = subprocess.run(
             [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", "-m", "ownership",
              "tests/engine/test_ownership.py"],
