@@ -127,4 +127,4 @@ def test_the_ownership_tests_pass_as_an_unprivileged_user():
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed and int(passed.group(1)) == len(ownership_tests()), result.stdout[-3000:]
-    assert not re.search(r"\d+ (skipped|deselected)", result.stdout), result.stdout[-3000:]
+    assert not re.search(r"\d+ skipped", result.stdout), result.stdout[-3000:]
