@@ -7,7 +7,7 @@ import shlex
 
 import yaml
 
-from app.launch.testing import IMAGE_TEST_COMMAND
+from app.launch.testing import IMAGE_TEST_COMMAND, image_test_command
 from tests.helpers import REPO_ROOT
 
 
@@ -35,3 +35,14 @@ def test_the_image_selection_holds_no_module_that_imports_docker():
             if any(name == "docker" or name.startswith(("docker.", "app.launch")) for name in names):
                 importing_docker.append(str(path.relative_to(REPO_ROOT)))
     assert importing_docker == []
+
+
+def test_test_paths_given_to_invoke_test_replace_the_whole_image_suite():
+    assert image_test_command([]) == list(IMAGE_TEST_COMMAND)
+    assert image_test_command(["-x"]) == [*IMAGE_TEST_COMMAND, "-x"]
+    assert image_test_command(["tests/image/test_photos.py", "-k", "gif"]) == [
+        *IMAGE_TEST_COMMAND[:-1],
+        "tests/image/test_photos.py",
+        "-k",
+        "gif",
+    ]
