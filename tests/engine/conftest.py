@@ -9,6 +9,7 @@ import pytest
 
 import docker
 from app import settings
+from tests.engine.service_support import mounts_under
 from tests.helpers import REPO_ROOT, invoke
 
 PROJECT_FILTER = {"label": "trainbox.project=trainbox"}
@@ -32,15 +33,10 @@ def project_leftovers(engine, roots: list[Path] | None = None) -> list[str]:
     are this session's: bind-mounting something under one of them, or nothing at all."""
     containers = engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
     if roots is not None:
-        containers = [c for c in containers if _mounts_under(c, roots)]
+        containers = [c for c in containers if mounts_under(c, roots)]
     networks = engine.networks.list(filters=PROJECT_FILTER)
     volumes = engine.volumes.list(filters=PROJECT_FILTER)
     return [c.name for c in containers] + [n.name for n in networks] + [v.name for v in volumes]
-
-
-def _mounts_under(container, roots: list[Path]) -> bool:
-    sources = [Path(m["Source"]) for m in container.attrs.get("Mounts", []) if m.get("Type") == "bind"]
-    return not sources or any(source.is_relative_to(root) for source in sources for root in roots)
 
 
 @pytest.fixture

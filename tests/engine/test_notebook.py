@@ -17,7 +17,13 @@ import requests
 from app.launch import containers
 from app.launch.engine import client
 from app.settings import NOTEBOOK_MOUNT as NOTEBOOK_DIR_IN_CONTAINER
-from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
+from tests.engine.service_support import (
+    Server,
+    assert_nothing_left,
+    finished_run,
+    project_objects,
+    session_roots,
+)
 from tests.helpers import assert_gone_within, assert_one_line_error, invoke
 
 pytestmark = pytest.mark.docker
@@ -37,7 +43,7 @@ def lab(tmp_path_factory, tiny_run):
     """One JupyterLab for the module, started like a user starts it; Ctrl-C'd at the end."""
     data_dir, output_dir, _ = tiny_run
     notebook_dir = tmp_path_factory.mktemp("notebooks")
-    baseline = project_objects()
+    baseline = project_objects(session_roots(tmp_path_factory))
     server = Server(
         [
             "notebook",
@@ -52,6 +58,7 @@ def lab(tmp_path_factory, tiny_run):
     )
     server.notebook_dir = notebook_dir
     server.baseline = baseline
+    server.roots = session_roots(tmp_path_factory)
     yield server
     server.interrupt()
 
@@ -271,9 +278,10 @@ def test_busy_port_is_one_clear_line(tmp_path, no_leftovers):
     assert_one_line_error(result, f"port {port}", "already in use", "--port")
 
 
-def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
+def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path, tmp_path_factory):
     data_dir, output_dir, _ = tiny_run
-    baseline = project_objects()
+    roots = session_roots(tmp_path_factory)
+    baseline = project_objects(roots)
     server = Server(["notebook", "--notebook-dir", str(tmp_path), "--data-dir", str(data_dir),
                      "--output-dir", str(output_dir)], URL_PATTERN)
     container = server.container("notebook")
@@ -282,7 +290,7 @@ def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
     status = server.process.wait(timeout=30)
     assert status == containers.EXIT_INTERRUPTED, server.output[-2000:]  # SIGTERM ends it as Ctrl-C does
     assert "Traceback" not in server.output
-    assert_nothing_left(baseline, timeout_s=containers.STOP_TIMEOUT_S + 2)
+    assert_nothing_left(baseline, timeout_s=containers.STOP_TIMEOUT_S + 2, roots=roots)
     with pytest.raises(docker.errors.NotFound):
         container.reload()
 
@@ -293,6 +301,6 @@ def test_ctrl_c_stops_and_removes_the_container(lab):
     status = lab.interrupt()
     assert status == 130, lab.output[-2000:]
     assert "stopping" in lab.output
-    assert_nothing_left(lab.baseline)
+    assert_nothing_left(lab.baseline, roots=lab.roots)
     with pytest.raises(docker.errors.NotFound):
         container.reload()
