@@ -30,7 +30,7 @@ def cpu_image(engine):
 
 def project_leftovers(engine, roots: list[Path] | None = None) -> list[str]:
     """The project's containers, networks and volumes; with `roots`, only the containers that
-    are this session's: bind-mounting something under one of them, or nothing at all."""
+    are this session's: those bind-mounting something under one of them."""
     containers = engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
     if roots is not None:
         containers = [c for c in containers if mounts_under(c, roots)]

@@ -52,9 +52,10 @@ def session_roots(tmp_path_factory) -> list[Path]:
 
 
 def mounts_under(container, roots: list[Path]) -> bool:
-    """The container bind-mounts something under one of `roots`, or nothing at all."""
+    """The container bind-mounts something under one of `roots` (every container a test starts
+    mounts its folders; others on the engine, e.g. another session's, mount theirs or none)."""
     sources = [Path(m["Source"]) for m in container.attrs.get("Mounts", []) if m.get("Type") == "bind"]
-    return not sources or any(source.is_relative_to(root) for source in sources for root in roots)
+    return any(source.is_relative_to(root) for source in sources for root in roots)
 
 
 def project_objects(roots: list[Path] | None = None) -> dict[str, set[str]]:

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from app.launch.certs import find_ca_bundle
-from tests.engine.service_support import Server
+from tests.engine.service_support import Server, free_port
 from tests.engine.test_compose import compose
 from tests.helpers import copy_repo, skip_or_fail
 
@@ -50,7 +50,7 @@ def test_a_notebook_saved_in_jupyterlab_is_the_callers(cpu_image, tmp_path):
     for folder in (notebooks, data, outputs):
         folder.mkdir()
     server = Server(["notebook", "--notebook-dir", str(notebooks), "--data-dir", str(data),
-                     "--output-dir", str(outputs)], JUPYTER_READY)  # fmt: skip
+                     "--output-dir", str(outputs), "--port", str(free_port())], JUPYTER_READY)  # fmt: skip
     try:
         saved = requests.put(
             f"http://127.0.0.1:{server.port}/api/contents/mine.ipynb",
