@@ -52,7 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--cache-dir", help="where decoded images are kept for later runs (default <output dir>/.cache)"
     )
+    plot = commands.add_parser("sweep-plot", help="draw a sweep's metric against its swept keys (PNG)")
+    plot.add_argument("sweep_dir", help="the sweep's folder, holding results.json")
     return parser
+
+
+def command_sweep_plot(args: argparse.Namespace) -> int:
+    from app.train.sweep_plot import write_plot
+
+    try:
+        print(f"wrote {write_plot(Path(args.sweep_dir))}")
+    except (OSError, ValueError, KeyError) as error:
+        return fail(f"cannot draw the sweep plot in {args.sweep_dir}: {error}")
+    return EXIT_OK
 
 
 def command_data(args: argparse.Namespace) -> int:
@@ -87,7 +99,8 @@ def command_train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    return {"data": command_data, "train": command_train}[args.command](args)
+    commands = {"data": command_data, "train": command_train, "sweep-plot": command_sweep_plot}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

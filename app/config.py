@@ -240,3 +240,23 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         parts, value = parse_override(override)
         apply_override(tree, parts, value)
     return validate(tree)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{'training': {'epochs': 3}} -> {'training.epochs': 3}: a config as dotted keys."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, child in tree.items():
+        flat.update(flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def changed_from_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """The dotted keys of a resolved config whose values differ from the defaults, in order.
+
+    A key the defaults do not have (a config written by newer code) counts as changed.
+    """
+    defaults = flatten(Config().to_dict())
+    missing = object()
+    return {key: value for key, value in flatten(config).items() if defaults.get(key, missing) != value}

@@ -18,6 +18,8 @@ IMAGE_TAG = "TRAINBOX_IMAGE_TAG"
 GIT_COMMIT = "TRAINBOX_GIT_COMMIT"
 GIT_DIRTY = "TRAINBOX_GIT_DIRTY"
 REPRODUCES = "TRAINBOX_REPRODUCES"
+SWEEP_ID = "TRAINBOX_SWEEP_ID"
+SWEEP_TRIAL = "TRAINBOX_SWEEP_TRIAL"
 # Set by the Dockerfile (ENV) from its build args.
 VARIANT = "TRAINBOX_VARIANT"
 LOCK_SHA256 = "TRAINBOX_LOCK_SHA256"
@@ -42,6 +44,15 @@ def _port(environ: Mapping[str, str], name: str) -> int | None:
     return int(value)
 
 
+def _trial(environ: Mapping[str, str]) -> int | None:
+    value = _read(environ, SWEEP_TRIAL)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"{SWEEP_TRIAL}={value!r} is not a trial number")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class LaunchFacts:
     """What only the host knows about a run: the image it picked, the code it came from."""
@@ -53,6 +64,8 @@ class LaunchFacts:
     launched_by_invoke: bool = False  # then the host, not the container, reports the outcome
     reproduces: str | None = None  # `invoke reproduce`: the run this one re-runs
     slurm_port_base: int | None = None  # the exported Slurm script: first gRPC port of a job's workers
+    sweep_id: str | None = None  # `invoke sweep`: the sweep this run is a trial of ...
+    sweep_trial: int | None = None  # ... and which trial (1, 2, ...)
 
     def to_environment(self) -> dict[str, str]:
         environment = {
@@ -67,6 +80,9 @@ class LaunchFacts:
             environment[REPRODUCES] = self.reproduces
         if self.slurm_port_base is not None:
             environment[SLURM_PORT_BASE] = str(self.slurm_port_base)
+        if self.sweep_id and self.sweep_trial is not None:
+            environment[SWEEP_ID] = self.sweep_id
+            environment[SWEEP_TRIAL] = str(self.sweep_trial)
         return environment
 
     @classmethod
@@ -81,6 +97,8 @@ class LaunchFacts:
             launched_by_invoke=_read(environ, LAUNCHER) == INVOKE,
             reproduces=_read(environ, REPRODUCES),
             slurm_port_base=_port(environ, SLURM_PORT_BASE),
+            sweep_id=_read(environ, SWEEP_ID),
+            sweep_trial=_trial(environ),
         )
 
 

@@ -72,6 +72,7 @@ IMAGE_KINDS = "JPEG, PNG, GIF, BMP, WebP"
 # directory, so the cache survives runs and sits on a disk the user already chose for
 # large files; hidden, so it never looks like (or collides with) a run directory.
 CACHE_DIR_NAME = ".cache"
+SWEEPS_DIR_NAME = "sweeps"  # <output dir>/sweeps/<sweep id>/: a sweep's state, trial configs, results
 CACHE_MOUNT = "/cache"
 # The training prints these while it fills the cache; the host reads them to tell an
 # out-of-memory kill while decoding photos from one while training.

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -100,7 +101,14 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does."""
+    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does.
+
+    Only the main thread can take signals: in another thread (a sweep's parallel trials) the
+    main thread stops the containers instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def handler(signum, frame):
         raise Terminated

@@ -22,7 +22,7 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, data, distribute, environment, outputs
+from app.train import checkpoint, data, distribute, environment, hparams, outputs
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
 from app.train.model import build_model, compile_model, weights_sha256
@@ -157,12 +157,14 @@ def new_record(
     run: Run, facts: dict, determinism: dict, data_record: dict, cluster_record: dict
 ) -> RunRecord:
     now = manifest.utc_now()
-    reproduces = {"reproduces": run.launch.reproduces} if run.launch.reproduces else {}
+    lineage = {"reproduces": run.launch.reproduces} if run.launch.reproduces else {}
+    if run.launch.sweep_id and run.launch.sweep_trial is not None:
+        lineage["sweep"] = {"id": run.launch.sweep_id, "trial": run.launch.sweep_trial}
     return RunRecord(
         run_id=run.run_id,
         status=Status.RUNNING,
         created_at=now,
-        **reproduces,
+        **lineage,
         config=run.config.to_dict(),
         seed=run.config.seed,
         determinism=determinism,
@@ -298,6 +300,9 @@ def finish(run: Run, metrics: dict) -> None:
     with critical():
         outputs.save_model(run.model, run.run_dir)
         outputs.save_learning_curves(run.run_dir, run.history)
+        hparams.write_hparams(
+            run.run_dir / "tensorboard", run.run_id, run.config.to_dict(), metrics, run.config.training.epochs
+        )
         record = run.record
         record.metrics = outputs.json_safe(metrics)
         record.weights_sha256 = weights_sha256(run.model)

@@ -282,8 +282,18 @@ def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path, tmp_path_fa
     data_dir, output_dir, _ = tiny_run
     roots = session_roots(tmp_path_factory)
     baseline = project_objects(roots)
-    server = Server(["notebook", "--notebook-dir", str(tmp_path), "--data-dir", str(data_dir),
-                     "--output-dir", str(output_dir)], URL_PATTERN)
+    server = Server(
+        [
+            "notebook",
+            "--notebook-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(output_dir),
+        ],
+        URL_PATTERN,
+    )
     container = server.container("notebook")
     server.process.send_signal(signal.SIGTERM)
     assert_gone_within(client(), container.id, containers.STOP_TIMEOUT_S + 2)
