@@ -202,15 +202,17 @@ def test_lab_ui_loads_in_headless_chromium(lab, artifacts):
     driver = webdriver.Chrome(
         options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
     )
+    placed = lab.notebook_dir / f"from_the_host_{uuid.uuid4().hex[:6]}.ipynb"
+    placed.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     try:
         driver.get(lab.match.group("url"))
         wait = WebDriverWait(driver, 120)
         wait.until(expected_conditions.presence_of_element_located((By.ID, "jp-main-dock-panel")))
         wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-Launcher")))
-        # The file browser lists the mounted notebooks folder, with the repository's example in it.
+        # The file browser lists the mounted notebooks folder: a notebook put there on the host shows.
         wait.until(
             expected_conditions.text_to_be_present_in_element(
-                (By.CSS_SELECTOR, ".jp-DirListing-content"), "explore_run.ipynb"
+                (By.CSS_SELECTOR, ".jp-DirListing-content"), placed.name
             )
         )
         assert "JupyterLab" in driver.title, driver.title
