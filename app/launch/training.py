@@ -190,7 +190,8 @@ def training_spec(
 def prepare(request: TrainRequest, echo) -> tuple[Path, Path, Path, Config]:
     data_dir = resolve_dir(request.data_dir, settings.DEFAULT_DATA_DIR)
     output_dir = resolve_dir(request.output_dir, settings.DEFAULT_OUTPUT_DIR)
-    config_file, config = load_request_config(request, output_dir)
+    config_file, config = load_request_config(request, output_dir)  # a typo costs a second, no engine
+    containers.check_engine_supports(request.gpu, request.limits)
     ensure_writable_dir(output_dir, "output directory")
     if not data_dir.is_dir() and request.data_dir and not uses_default_dataset(config):
         raise UsageError(f"data directory not found: {data_dir}")
@@ -218,7 +219,6 @@ def _run(spec: containers.ContainerSpec, run_id: str, workers: int, echo) -> tup
 
 def train(request: TrainRequest, echo=print) -> int:
     """Validate, run the training container (or N workers), record what it could not, report."""
-    containers.check_engine_supports(request.gpu, request.limits)
     data_dir, output_dir, config_file, _ = prepare(request, echo)
     cache_dir = resolve_dir(request.cache_dir, output_dir) if request.cache_dir else None
     if cache_dir is not None:

@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.engine.conftest import PROJECT_FILTER
 from tests.helpers import REPO_ROOT, assert_one_line_error, copy_repo, invoke
 
 pytestmark = pytest.mark.docker
@@ -44,23 +43,6 @@ def manifest(run_dir: Path) -> dict:
 
 def run_dir_from(stdout: str) -> Path:
     return Path(re.findall(r"^run directory: (/\S+)$", stdout, re.M)[-1])
-
-
-@pytest.fixture
-def no_leftovers(engine, tmp_path_factory):
-    """No container of this module's runs remains (each mounts a folder under pytest's tmp).
-
-    Narrower than conftest's fixture of the same name, which also counts the containers of
-    other test sessions sharing the engine (compose projects, notebooks) while they run.
-    """
-    yield
-    base = str(tmp_path_factory.getbasetemp())
-    left = [
-        container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
-        if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
-    ]
-    assert not left, f"left behind: {left}"
 
 
 @pytest.fixture(scope="module")
