@@ -116,7 +116,6 @@ def rebuild(record: dict, run_id: str, echo=print):
     image = images.require(tag)
     differing = mismatches(image.labels or {}, record)
     if differing:
-        client().images.remove(tag)  # ours, and not the run's image: nothing may run in it
         raise UsageError(
             f"the image rebuilt from commit {commit[:12]} is not the run's: {', '.join(differing)}; "
             f"nothing was run ({ARCHIVE_HINT})"
