@@ -7,6 +7,7 @@ unique comment in app/, so its id is the module's alone and removing it removes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -15,9 +16,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker.errors
 import pytest
 
-import docker.errors
 from app import settings
 from app.launch.rebuild import rebuild_tag
 from tests.helpers import assert_one_line_error, copy_repo, invoke
@@ -53,10 +54,8 @@ class GoneRun:
 
 
 def remove_image(engine, image_id: str) -> None:
-    try:
+    with contextlib.suppress(docker.errors.ImageNotFound):
         engine.images.remove(image_id, force=True)
-    except docker.errors.ImageNotFound:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +78,8 @@ def gone_run(engine, tmp_path_factory):
         data = make_dataset(root / "data", 4, 2)
         outputs = root / "outputs"
         sets = [arg for override in TINY for arg in ("--set", override)]
-        trained = invoke("train", "--image", tag, "--data-dir", str(data), "--output-dir", str(outputs), *sets,
-                         cwd=repo, timeout=900)  # fmt: skip
+        folders = ["--data-dir", str(data), "--output-dir", str(outputs)]
+        trained = invoke("train", "--image", tag, *folders, *sets, cwd=repo, timeout=900)
         assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-2000:]
         run_id = re.findall(r"^run directory: /\S+/(\S+)$", trained.stdout, re.M)[-1]
         assert manifest(outputs / run_id)["image"]["code_sha256"] == image.labels[settings.CODE_LABEL]
