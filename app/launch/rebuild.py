@@ -117,8 +117,8 @@ def rebuild(record: dict, run_id: str, echo=print):
     differing = mismatches(image.labels or {}, record)
     if differing:
         raise UsageError(
-            f"the image rebuilt from commit {commit[:12]} is not the run's: {', '.join(differing)}; "
-            f"nothing was run ({ARCHIVE_HINT})"
+            f"the image rebuilt from commit {commit[:12]} is not the run's ({', '.join(differing)}): "
+            f"nothing was run; {ARCHIVE_HINT}"
         )
     same = "the same id" if image.id == image_id else f"id {image.id[:19]} (builds are not byte-reproducible)"
     echo(f"rebuilt {tag}: lock and code hashes match run {run_id}'s; {same}")
