@@ -119,6 +119,18 @@ def test_a_rebuilt_image_with_another_lock_runs_nothing(gone_run):
     assert set(gone_run.outputs.iterdir()) == before
 
 
+def test_a_run_from_uncommitted_changes_is_not_rebuilt(gone_run):
+    edited = f"{gone_run.run_id}-dirty"
+    shutil.copytree(gone_run.outputs / gone_run.run_id, gone_run.outputs / edited)
+    record = manifest(gone_run.outputs / edited)
+    record["git"]["dirty"] = True
+    (gone_run.outputs / edited / "manifest.json").write_text(json.dumps(record))
+
+    result = gone_run.reproduce(edited)
+    assert_one_line_error(result, "cannot be rebuilt", "uncommitted changes", "--image-archive")
+    assert "rebuilding" not in result.stdout
+
+
 def test_an_exported_tarball_is_loaded_and_its_id_checked(engine, gone_run):
     remove_image(engine, gone_run.image_id)  # whatever an earlier test left
     other = f"{gone_run.run_id}-otherimage"
