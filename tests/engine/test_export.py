@@ -111,6 +111,7 @@ def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, dig
     assert record["status"] == "completed"
     assert record["epochs_completed"] == 3
     assert record["image"]["id"] == image_id
+    assert record["image"]["code_sha256"] == engine.images.get(image_id).labels["trainbox.code_sha256"]
     assert not engine.containers.list(all=True, filters={"name": f"trainbox-slurm-{job}-"})
 
 
