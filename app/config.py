@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app import architectures
 
 MAX_CONFIG_BYTES = 1_000_000
 
@@ -75,6 +77,12 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
+    # small_cnn (conv_filters, dense_units below), a Keras Applications backbone as Keras
+    # spells it (ResNet50, ...), or models/<name>.py defining build_model(...).
+    architecture: str = architectures.SMALL_CNN
+    # none, imagenet (Keras' download, cached once per machine) or a .h5 weights file
+    # relative to the data directory; for backbones only.
+    weights: str = architectures.NO_WEIGHTS
     conv_filters: list[int] = Field(default=[32, 64], min_length=1, max_length=6)
     dense_units: int = Field(default=128, ge=1, le=8192)
     dropout_rate: float = Field(default=0.25, ge=0.0, lt=1.0)
@@ -86,6 +94,28 @@ class ModelConfig(_Section):
         if any(width < 1 or width > 1024 for width in filters):
             raise ValueError("each width must be between 1 and 1024")
         return filters
+
+    @field_validator("architecture")
+    @classmethod
+    def _known_architecture(cls, architecture: str) -> str:
+        return architectures.check_architecture(architecture)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_source(cls, weights: str) -> str:
+        weights = architectures.check_weights(weights)
+        if weights in (architectures.NO_WEIGHTS, architectures.IMAGENET):
+            return weights
+        return _check_relative(weights)
+
+    @model_validator(mode="after")
+    def _weights_need_a_backbone(self) -> ModelConfig:
+        if self.weights != architectures.NO_WEIGHTS and not architectures.is_backbone(self.architecture):
+            raise ValueError(
+                f"model.weights {self.weights!r} needs a Keras Applications backbone as "
+                f"model.architecture (not {self.architecture}); a models/ file loads its own weights"
+            )
+        return self
 
 
 class TrainingConfig(_Section):
@@ -106,6 +136,17 @@ class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _images_fit_the_backbone(self) -> Config:
+        architecture = self.model.architecture
+        smallest = architectures.min_side(architecture)
+        if architectures.is_backbone(architecture) and min(self.data.image_size) < smallest:
+            raise ValueError(
+                f"model.architecture {architecture} needs data.image_size of at least "
+                f"{smallest}x{smallest} (got {self.data.image_size})"
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -214,6 +255,8 @@ def _describe(error: ValidationError) -> str:
     if kind == "extra_forbidden":
         return f"unknown config key '{location}'"
     message = first["msg"].removeprefix("Value error, ")
+    if kind == "value_error" and (not location or location == "model"):
+        return message  # a check across keys: the message names them
     if "input" in first and kind not in {"missing"}:
         shown = repr(first["input"])
         if len(shown) > 60:

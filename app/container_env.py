@@ -18,6 +18,8 @@ IMAGE_TAG = "TRAINBOX_IMAGE_TAG"
 GIT_COMMIT = "TRAINBOX_GIT_COMMIT"
 GIT_DIRTY = "TRAINBOX_GIT_DIRTY"
 REPRODUCES = "TRAINBOX_REPRODUCES"
+# Keras' cache folder as the user knows it on the host: named when a download is impossible.
+KERAS_CACHE_HOST = "TRAINBOX_KERAS_CACHE_HOST"
 # Set by the Dockerfile (ENV) from its build args.
 VARIANT = "TRAINBOX_VARIANT"
 LOCK_SHA256 = "TRAINBOX_LOCK_SHA256"
@@ -53,6 +55,7 @@ class LaunchFacts:
     launched_by_invoke: bool = False  # then the host, not the container, reports the outcome
     reproduces: str | None = None  # `invoke reproduce`: the run this one re-runs
     slurm_port_base: int | None = None  # the exported Slurm script: first gRPC port of a job's workers
+    keras_cache_host: str | None = None  # the host folder mounted as Keras' cache (imagenet weights)
 
     def to_environment(self) -> dict[str, str]:
         environment = {
@@ -67,6 +70,8 @@ class LaunchFacts:
             environment[REPRODUCES] = self.reproduces
         if self.slurm_port_base is not None:
             environment[SLURM_PORT_BASE] = str(self.slurm_port_base)
+        if self.keras_cache_host:
+            environment[KERAS_CACHE_HOST] = self.keras_cache_host
         return environment
 
     @classmethod
@@ -81,6 +86,7 @@ class LaunchFacts:
             launched_by_invoke=_read(environ, LAUNCHER) == INVOKE,
             reproduces=_read(environ, REPRODUCES),
             slurm_port_base=_port(environ, SLURM_PORT_BASE),
+            keras_cache_host=_read(environ, KERAS_CACHE_HOST),
         )
 
 

@@ -15,11 +15,7 @@ def build_model(
     # Layers take the global policy when built; compile() then adds loss scaling for float16.
     keras.mixed_precision.set_dtype_policy(precision)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
-    if config.augmentation:
-        # Small shifts and rotations only: flips would turn digits and letters into other classes.
-        x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_translate")(x)
-        x = keras.layers.RandomRotation(0.05, fill_mode="constant", name="augment_rotate")(x)
+    x = augment(inputs) if config.augmentation else inputs
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
     height, width = input_shape[0], input_shape[1]
     for block, filters in enumerate(config.conv_filters):
@@ -36,6 +32,12 @@ def build_model(
     # float32 softmax and loss whatever the policy: float16 would round small probabilities to 0.
     outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="classes")(x)
     return keras.Model(inputs, outputs, name="trainbox_cnn")
+
+
+def augment(x):
+    # Small shifts and rotations only: flips would turn digits and letters into other classes.
+    x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_translate")(x)
+    return keras.layers.RandomRotation(0.05, fill_mode="constant", name="augment_rotate")(x)
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:

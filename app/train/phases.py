@@ -22,10 +22,10 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, data, distribute, environment, outputs
+from app.train import checkpoint, data, distribute, environment, networks, outputs
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
-from app.train.model import build_model, compile_model, weights_sha256
+from app.train.model import compile_model, weights_sha256
 from app.train.preflight import Preflight, hold_lock
 from app.train.signals import critical
 
@@ -81,28 +81,42 @@ def start(run: Run, dataset: data.Dataset, data_dir: Path, strategy, lock: conte
         "per_worker_batch_size": config.training.batch_size,
         "global_batch_size": config.training.batch_size * run.cluster.workers,
     }
-    restored = None
+    restored = network = None
     if run.resuming:
         check_same_data(run, data_record)
+        networks.prepare_loading(config)
         with strategy_scope(strategy):
             restored, skipped = checkpoint.load_newest(run.checkpoint_dir)
+            if restored is None:
+                network = build_network(run, dataset, data_dir)
         with critical():
             use_directory(run, lock)
             record_resume(run.record, restored, skipped, facts, cluster_record)
             run.save_manifest()
             run.claimed = True
     else:
+        with strategy_scope(strategy):  # a model that cannot be built stops the run before it is claimed
+            network = build_network(run, dataset, data_dir)
         with critical():  # a signal now would leave a directory without a manifest
             use_directory(run, lock)
             outputs.write_config(run.run_dir, config)
+            networks.save_code(network, run.run_dir)
             run.record = new_record(run, facts, determinism, data_record, cluster_record)
+            run.record.model = network.record
             run.save_manifest()
             run.claimed = True
     outputs.write_class_names(run.run_dir, dataset.class_names)
-    with strategy_scope(strategy):  # variables mirrored on every worker
-        restore_or_build_model(run, restored, dataset)
+    with strategy_scope(strategy):  # the optimizer's variables mirrored on every worker too
+        use_model(run, restored, network)
     if strategy is not None:
         distribute.prepare_model(run.model, strategy, data.sample_batch(dataset.train, 1))
+
+
+def build_network(run: Run, dataset: data.Dataset, data_dir: Path) -> networks.Network:
+    """The model config.model names (variables mirrored on every worker in a strategy's scope)."""
+    return networks.build(
+        run.config, dataset.image_shape, len(dataset.class_names), data_dir, run.launch.keras_cache_host
+    )
 
 
 def strategy_scope(strategy):
@@ -192,16 +206,13 @@ def record_resume(
     record.forget("error")
 
 
-def restore_or_build_model(run: Run, restored: checkpoint.Restored | None, dataset: data.Dataset) -> None:
+def use_model(run: Run, restored: checkpoint.Restored | None, network: networks.Network | None) -> None:
     if restored is not None:
         run.model, run.first_epoch, run.history = restored.model, restored.epoch, restored.history
         print(f"resuming run {run.run_id} from {restored.name} (epoch {run.first_epoch})", flush=True)
         return
-    config = run.config
-    run.model = build_model(
-        config.model, dataset.image_shape, len(dataset.class_names), config.training.precision
-    )
-    compile_model(run.model, config.training)
+    run.model = network.model
+    compile_model(run.model, run.config.training)
     if run.resuming:  # stopped before the first checkpoint: start over in the same directory
         print(f"resuming run {run.run_id} from the start (no usable checkpoint)", flush=True)
     else:
