@@ -1,0 +1,182 @@
+"""Keras Applications backbones: each trains a step on raw pixels, carries Keras' own
+preprocessing inside the model, and loads weights from a file or from Keras' cache."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from app.config import load_config
+
+pytestmark = pytest.mark.image
+
+SIZE = 32  # the smallest side these backbones accept: keeps each step cheap
+# The file keras.applications.MobileNetV3Small(include_top=False, weights="imagenet") looks
+# for in $KERAS_HOME/models/ (keras/src/applications/mobilenet_v3.py).
+MOBILENET_FILE = "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+
+
+def raw_images(count: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """Pixels as the data pipeline hands them to the model: floats 0..255."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(count, SIZE, SIZE, channels)).astype("float32")
+
+
+def backbone_config(architecture: str, *overrides: str):
+    return load_config(
+        None, [f"model.architecture={architecture}", f"data.image_size=[{SIZE},{SIZE}]", *overrides]
+    )
+
+
+def build(config, channels: int, data_dir):
+    from app.train import networks
+    from app.train.determinism import set_determinism
+
+    set_determinism(config.seed, True)
+    return networks.build(config, (SIZE, SIZE, channels), 3, data_dir)
+
+
+def backbone_of(model):
+    import keras
+
+    (nested,) = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return nested
+
+
+def values(layer) -> list[np.ndarray]:
+    return [np.array(weight) for weight in layer.get_weights()]
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "architecture, channels", [("MobileNetV3Small", 3), ("EfficientNetB0", 3), ("ResNet50", 1)]
+)
+def test_backbone_trains_a_step_on_raw_images_and_reloads(tmp_path, architecture, channels):
+    import keras
+
+    from app.train.model import compile_model
+
+    config = backbone_config(architecture)
+    network = build(config, channels, tmp_path)
+    model = network.model
+    assert network.record == {
+        "architecture": architecture,
+        "weights": {"source": "none"},
+        "parameters": model.count_params(),
+    }
+    if channels == 1:  # grey photos become three equal channels inside the model
+        assert model.get_layer("grey_to_rgb").output.shape[-1] == 3
+    compile_model(model, config.training)
+    before = values(backbone_of(model))
+    images, labels = raw_images(4, channels), np.array([0, 1, 2, 0])
+    history = model.fit(images, labels, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = values(backbone_of(model))
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True)), "the backbone trained"
+
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")  # no code of ours needed
+    predictions = loaded.predict(images, verbose=0)
+    assert predictions.shape == (4, 3)
+    np.testing.assert_allclose(predictions, model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "architecture, module",
+    [("ResNet50", "resnet"), ("MobileNetV2", "mobilenet_v2"), ("DenseNet121", "densenet")],
+)
+def test_the_preprocessing_inside_the_model_is_keras_own(architecture, module):
+    import keras
+
+    from app.architectures import BACKBONES
+    from app.train.backbones import preprocess
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    layers = keras.Model(inputs, preprocess(inputs, BACKBONES[architecture]))
+    images = raw_images(2)
+    expected = getattr(keras.applications, module).preprocess_input(images.copy())
+    np.testing.assert_allclose(layers.predict(images, verbose=0), expected, rtol=1e-6, atol=1e-4)
+
+
+def saved_backbone(seed: int, architecture: str = "MobileNetV3Small"):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    constructor = getattr(keras.applications, architecture)
+    return constructor(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
+
+
+def test_a_weights_file_loads_and_changes_the_first_predictions(tmp_path):
+    # ResNet50: untrained MobileNets and EfficientNets give features of ~1e-10 in inference
+    # mode, so their first predictions stay 1/num_classes whatever weights they load.
+    source = saved_backbone(seed=7, architecture="ResNet50")
+    (tmp_path / "weights").mkdir()
+    path = tmp_path / "weights" / "resnet.weights.h5"
+    source.save_weights(path)
+    images = raw_images(4)
+
+    plain = build(backbone_config("ResNet50"), 3, tmp_path)
+    loaded = build(backbone_config("ResNet50", "model.weights=weights/resnet.weights.h5"), 3, tmp_path)
+
+    assert loaded.record["weights"] == {
+        "source": "file",
+        "file": "weights/resnet.weights.h5",
+        "sha256": sha256(path),
+    }
+    for want, got in zip(values(source), values(backbone_of(loaded.model)), strict=True):
+        np.testing.assert_array_equal(got, want)
+    # Same seed, same head: only the backbone's weights differ.
+    first = plain.model.predict(images, verbose=0)
+    assert not np.allclose(first, 1 / 3, atol=1e-3), "predictions that can move"
+    assert not np.allclose(first, loaded.model.predict(images, verbose=0), atol=1e-3)
+
+
+def test_a_weights_file_for_another_backbone_is_one_line(tmp_path):
+    from app.train.errors import UserError
+
+    (tmp_path / "weights").mkdir()
+    saved_backbone(seed=7).save_weights(tmp_path / "weights" / "mobilenet.weights.h5")
+    config = backbone_config("EfficientNetB0", "model.weights=weights/mobilenet.weights.h5")
+    with pytest.raises(
+        UserError, match=r"^model\.architecture EfficientNetB0: weights mobilenet\.weights\.h5: "
+    ) as error:
+        build(config, 3, tmp_path)
+    assert "\n" not in str(error.value)
+
+
+def test_imagenet_weights_from_a_prefilled_cache_are_used_without_a_download(tmp_path, monkeypatch, capsys):
+    import h5py
+    from keras.src.backend import config as keras_config
+    from keras.src.legacy.saving import legacy_h5_format
+    from keras.src.utils import file_utils
+
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "keras"))  # what KERAS_HOME sets
+
+    def no_download(origin, *args, **kwargs):
+        raise AssertionError(f"a download was attempted: {origin}")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", no_download)
+    # The file as Keras publishes it (legacy HDF5 weights), with other values: a carried copy.
+    source = saved_backbone(seed=7)
+    cached = tmp_path / "keras" / "models" / MOBILENET_FILE
+    cached.parent.mkdir(parents=True)
+    with h5py.File(cached, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, source)
+
+    network = build(backbone_config("MobileNetV3Small", "model.weights=imagenet"), 3, tmp_path)
+
+    weights = network.record["weights"]
+    assert weights["source"] == "imagenet" and weights["file"] == MOBILENET_FILE
+    assert weights["sha256"] == sha256(cached)
+    assert weights["published"] is False  # not Keras' own file, and said so
+    assert weights["origin"].startswith("https://") and weights["origin"].endswith(MOBILENET_FILE)
+    for want, got in zip(values(source), values(backbone_of(network.model)), strict=True):
+        np.testing.assert_array_equal(got, want)
+    out = capsys.readouterr().out
+    assert "Downloading" not in out
+    assert f"{cached} is not the file Keras publishes for MobileNetV3Small" in out
