@@ -26,6 +26,8 @@ COMPARED = (
     ("data fingerprint", ("data", "fingerprint")),
     ("packages_sha256", ("environment", "packages_sha256")),
     ("lock_sha256", ("environment", "lock_sha256")),
+    ("model file sha256", ("model", "code", "sha256")),
+    ("pretrained weights sha256", ("model", "weights", "sha256")),
 )
 
 
