@@ -85,8 +85,10 @@ def fetch(
         except Exception as error:  # Keras raises a bare Exception for a failed fetch
             path.unlink(missing_ok=True)  # a file that failed its hash check stays behind otherwise
             where = f"{host_folder}/models/" if host_folder else f"{path.parent}/"
+            # Keras says "URL fetch failure on {url}: {code} -- {reason}": the reason is enough.
+            reason = " ".join(str(error).split()).rpartition(" -- ")[2][:120]
             raise UserError(
                 f"ImageNet weights for {architecture} are not in Keras' cache and cannot be downloaded "
-                f"({' '.join(str(error).split())[:160]}): download {origin} where there is internet and "
-                f"put it in {where}, or copy it into the data directory and set model.weights to its path"
+                f"({reason}): download {origin} where there is internet and put it in {where}, "
+                "or copy it into the data directory and set model.weights to its path"
             ) from None

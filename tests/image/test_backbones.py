@@ -180,3 +180,37 @@ def test_imagenet_weights_from_a_prefilled_cache_are_used_without_a_download(tmp
     out = capsys.readouterr().out
     assert "Downloading" not in out
     assert f"{cached} is not the file Keras publishes for MobileNetV3Small" in out
+
+
+def test_imagenet_weights_missing_without_internet_is_one_line_saying_where_to_put_them(tmp_path):
+    import subprocess
+
+    from image_helpers import app_command, app_env, train_args
+
+    from tests.photos import PHOTO_OVERRIDES, make_dataset
+
+    data_dir = make_dataset(tmp_path / "data", 2, 1)
+    overrides = [*PHOTO_OVERRIDES, "model.architecture=MobileNetV3Small", "model.weights=imagenet"]
+    overrides += [f"data.image_size=[{SIZE},{SIZE}]", "training.epochs=1"]
+    closed = "http://127.0.0.1:9"  # a proxy nobody listens on: no way out, as on a compute node
+    env = dict(app_env(), KERAS_HOME=str(tmp_path / "keras"), HTTPS_PROXY=closed, https_proxy=closed)
+    env.pop("NO_PROXY", None), env.pop("no_proxy", None)
+    result = subprocess.run(
+        app_command(*train_args(data_dir, tmp_path / "out", "offline", overrides)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("trainbox: ")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("trainbox: ImageNet weights for MobileNetV3Small are not in Keras' cache")
+    assert (
+        f"https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/{MOBILENET_FILE}"
+        in lines[0]
+    )
+    assert f"put it in {tmp_path / 'keras' / 'models'}/" in lines[0]
+    assert not (tmp_path / "keras" / "models" / MOBILENET_FILE).exists()
+    assert not (tmp_path / "out" / "offline").exists()  # stopped before the run was claimed
