@@ -214,3 +214,44 @@ def test_imagenet_weights_missing_without_internet_is_one_line_saying_where_to_p
     assert f"put it in {tmp_path / 'keras' / 'models'}/" in lines[0]
     assert not (tmp_path / "keras" / "models" / MOBILENET_FILE).exists()
     assert not (tmp_path / "out" / "offline").exists()  # stopped before the run was claimed
+
+
+def test_a_backbone_run_stopped_and_resumed_ends_with_the_same_weights(tmp_path):
+    import signal
+    import subprocess
+
+    from image_helpers import REPO, app_command, app_env, read_manifest, run_app, train_args, wait_for_epochs
+
+    from tests.photos import PHOTO_OVERRIDES, make_dataset
+
+    data_dir = make_dataset(tmp_path / "data", 8, 2)
+    overrides = [*PHOTO_OVERRIDES, "model.architecture=MobileNetV3Small", f"data.image_size=[{SIZE},{SIZE}]"]
+    overrides += ["data.color_mode=grayscale", "training.epochs=3", "training.batch_size=2"]
+    reference = run_app(*train_args(data_dir, tmp_path, "reference", overrides))
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    with (tmp_path / "log.txt").open("w") as log:
+        process = subprocess.Popen(
+            app_command(*train_args(data_dir, tmp_path, "stopped", overrides)),
+            cwd=REPO,
+            env=app_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_epochs(tmp_path / "stopped", 1, process)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 143, (tmp_path / "log.txt").read_text()[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert read_manifest(tmp_path / "stopped")["epochs_completed"] < 3
+    resumed = run_app(
+        "train", "--resume", "stopped", "--data-dir", str(data_dir), "--output-dir", str(tmp_path)
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    record = read_manifest(tmp_path / "stopped")
+    assert record["status"] == "completed" and record["resumes"]
+    assert record["model"] == read_manifest(tmp_path / "reference")["model"]
+    assert record["weights_sha256"] == read_manifest(tmp_path / "reference")["weights_sha256"]
