@@ -72,6 +72,7 @@ def test_backbone_trains_a_step_on_raw_images_and_reloads(tmp_path, architecture
     if channels == 1:  # grey photos become three equal channels inside the model
         assert model.get_layer("grey_to_rgb").output.shape[-1] == 3
     compile_model(model, config.training)
+    model.run_eagerly = True  # one step: tracing the graph would cost 10-20 s a backbone
     before = values(backbone_of(model))
     images, labels = raw_images(4, channels), np.array([0, 1, 2, 0])
     history = model.fit(images, labels, batch_size=4, epochs=1, verbose=0)
