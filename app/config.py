@@ -128,6 +128,15 @@ class TrainingConfig(_Section):
     # Keras dtype policy: mixed_float16 pays off on NVIDIA tensor cores, mixed_bfloat16 on
     # CPUs/GPUs with bf16 units; the output layer always computes in float32.
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    # Backbones: train only the new head (backbone frozen, its BatchNorm in inference mode)
+    # for this many epochs, then the whole network at fine_tune_learning_rate
+    # (null: learning_rate / 10). 0: the whole network from the start.
+    freeze_backbone_epochs: int = Field(default=0, ge=0, le=10_000)
+    fine_tune_learning_rate: float | None = Field(default=None, gt=0.0, le=10.0)
+
+    @property
+    def unfrozen_learning_rate(self) -> float:
+        return self.fine_tune_learning_rate or self.learning_rate / 10
 
 
 class Config(_Section):
@@ -136,6 +145,15 @@ class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _freezing_needs_a_backbone(self) -> Config:
+        if self.training.freeze_backbone_epochs and not architectures.is_backbone(self.model.architecture):
+            raise ValueError(
+                "training.freeze_backbone_epochs needs a Keras Applications backbone as "
+                f"model.architecture (not {self.model.architecture})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _images_fit_the_backbone(self) -> Config:

@@ -40,17 +40,18 @@ def augment(x):
     return keras.layers.RandomRotation(0.05, fill_mode="constant", name="augment_rotate")(x)
 
 
-def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+def make_optimizer(config: TrainingConfig, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+    rate = config.learning_rate if learning_rate is None else learning_rate
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
+        return keras.optimizers.Adam(rate)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(config.learning_rate)
-    return keras.optimizers.SGD(config.learning_rate, momentum=0.9)
+        return keras.optimizers.RMSprop(rate)
+    return keras.optimizers.SGD(rate, momentum=0.9)
 
 
-def compile_model(model: keras.Model, config: TrainingConfig) -> None:
+def compile_model(model: keras.Model, config: TrainingConfig, learning_rate: float | None = None) -> None:
     model.compile(
-        optimizer=make_optimizer(config),
+        optimizer=make_optimizer(config, learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=config.jit_compile,

@@ -22,7 +22,7 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, data, distribute, environment, networks, outputs
+from app.train import checkpoint, data, distribute, environment, fine_tune, networks, outputs
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
 from app.train.model import compile_model, weights_sha256
@@ -256,11 +256,18 @@ def tensorboard_callbacks(run_dir: Path) -> list:
 
 
 def fit(run: Run, dataset: data.Dataset, strategy) -> None:
-    """Train from run.first_epoch to the configured epochs, recording after each one."""
+    """Train from run.first_epoch to the configured epochs, recording after each one; with
+    training.freeze_backbone_epochs, in two stages (app/train/fine_tune.py)."""
+    for first, end in fine_tune.stages(run.config, run.first_epoch):
+        with strategy_scope(strategy):  # a recompiled optimizer's variables are mirrored too
+            fine_tune.enter_stage(run.model, run.config, first)
+        fit_epochs(run, dataset, strategy, first, end)
+
+
+def fit_epochs(run: Run, dataset: data.Dataset, strategy, first_epoch: int, epochs: int) -> None:
+    """Train epochs first_epoch+1 .. epochs."""
     config = run.config
     training = config.training
-    if run.first_epoch >= training.epochs:
-        return
     if strategy is not None:  # global batch = per-worker batch x workers, sharded by worker
         train_data, batches = distribute.training_dataset(
             strategy,
@@ -268,20 +275,20 @@ def fit(run: Run, dataset: data.Dataset, strategy) -> None:
             dataset.train,
             training.batch_size,
             config.seed,
-            run.first_epoch,
-            training.epochs,
+            first_epoch,
+            epochs,
         )
     else:
         train_data = data.training_pipeline(
-            dataset.train, training.batch_size, config.seed, run.first_epoch, training.epochs
+            dataset.train, training.batch_size, config.seed, first_epoch, epochs
         )
         batches = data.batches_per_epoch(dataset.train, training.batch_size)
     validation = dataset.validation
     validation_data = None if validation is None else data.eval_pipeline(validation, training.batch_size)
     run.model.fit(
         train_data,
-        epochs=training.epochs,
-        initial_epoch=run.first_epoch,
+        epochs=epochs,
+        initial_epoch=first_epoch,
         steps_per_epoch=batches,
         validation_data=validation_data,
         callbacks=[EpochRecorder(run), *tensorboard_callbacks(run.run_dir)],

@@ -217,19 +217,35 @@ def test_imagenet_weights_missing_without_internet_is_one_line_saying_where_to_p
     assert not (tmp_path / "out" / "offline").exists()  # stopped before the run was claimed
 
 
-def test_a_backbone_run_stopped_and_resumed_ends_with_the_same_weights(tmp_path):
+def test_fine_tuning_freezes_then_unfreezes_and_resumes_across_the_switch(tmp_path):
+    """Head only for two epochs (backbone weights and BatchNorm statistics untouched), then the
+    whole network; stopped in the frozen stage or at the switch and resumed: the same weights."""
     import signal
     import subprocess
 
+    import keras
     from image_helpers import REPO, app_command, app_env, read_manifest, run_app, train_args, wait_for_epochs
 
     from tests.photos import PHOTO_OVERRIDES, make_dataset
 
     data_dir = make_dataset(tmp_path / "data", 8, 2)
+    (data_dir / "weights").mkdir()
+    source = saved_backbone(seed=7)
+    source.save_weights(data_dir / "weights" / "mobilenet.weights.h5")
     overrides = [*PHOTO_OVERRIDES, "model.architecture=MobileNetV3Small", f"data.image_size=[{SIZE},{SIZE}]"]
-    overrides += ["data.color_mode=grayscale", "training.epochs=3", "training.batch_size=2"]
+    overrides += ["data.color_mode=grayscale", "model.weights=weights/mobilenet.weights.h5"]
+    overrides += ["training.epochs=3", "training.batch_size=2", "training.freeze_backbone_epochs=2"]
     reference = run_app(*train_args(data_dir, tmp_path, "reference", overrides))
     assert reference.returncode == 0, reference.stderr[-3000:]
+    assert "epoch 3: training the whole network at learning rate 0.0002" in reference.stdout
+
+    frozen = keras.models.load_model(tmp_path / "reference" / "checkpoints" / "epoch-0002" / "model.keras")
+    for want, got in zip(values(source), values(backbone_of(frozen)), strict=True):
+        np.testing.assert_array_equal(got, want)  # moving mean/variance too: BatchNorm in inference mode
+    final = keras.models.load_model(tmp_path / "reference" / "model.keras")
+    assert any(
+        not np.array_equal(w, g) for w, g in zip(values(source), values(backbone_of(final)), strict=True)
+    )
 
     with (tmp_path / "log.txt").open("w") as log:
         process = subprocess.Popen(
@@ -256,3 +272,23 @@ def test_a_backbone_run_stopped_and_resumed_ends_with_the_same_weights(tmp_path)
     assert record["status"] == "completed" and record["resumes"]
     assert record["model"] == read_manifest(tmp_path / "reference")["model"]
     assert record["weights_sha256"] == read_manifest(tmp_path / "reference")["weights_sha256"]
+
+
+@pytest.mark.parametrize(
+    "freeze, first, expected",
+    [
+        (0, 0, [(0, 6)]),
+        (2, 0, [(0, 2), (2, 6)]),
+        (2, 1, [(1, 2), (2, 6)]),
+        (2, 2, [(2, 6)]),
+        (2, 4, [(4, 6)]),
+        (6, 0, [(0, 6)]),
+        (9, 0, [(0, 6)]),
+        (2, 6, []),
+    ],
+)
+def test_the_stages_split_at_the_switch(freeze, first, expected):
+    from app.train.fine_tune import stages
+
+    config = backbone_config("ResNet50", "training.epochs=6", f"training.freeze_backbone_epochs={freeze}")
+    assert stages(config, first) == expected

@@ -149,3 +149,18 @@ def test_imagenet_runs_get_keras_cache_mounted_writable_others_do_not(monkeypatc
     plain = spec_for(load_config(None, BACKBONE), tmp_path)
     assert settings.KERAS_CACHE_MOUNT not in [m["Target"] for m in plain.mounts]
     assert "KERAS_HOME" not in plain.environment
+
+
+def test_freezing_the_backbone_needs_a_backbone_and_defaults_to_a_tenth_of_the_rate():
+    with pytest.raises(
+        ConfigError, match=r"^training\.freeze_backbone_epochs needs a Keras Applications backbone"
+    ):
+        load_config(None, ["training.freeze_backbone_epochs=2"])
+    config = load_config(
+        None, [*BACKBONE, "training.freeze_backbone_epochs=2", "training.learning_rate=0.001"]
+    )
+    assert config.training.unfrozen_learning_rate == pytest.approx(0.0001)
+    config = load_config(
+        None, [*BACKBONE, "training.freeze_backbone_epochs=2", "training.fine_tune_learning_rate=3e-5"]
+    )
+    assert config.training.unfrozen_learning_rate == 3e-5
