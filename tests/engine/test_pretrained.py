@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.conftest import PROJECT_FILTER
 from tests.helpers import invoke
 from tests.photos import PHOTO_OVERRIDES, make_dataset
 
@@ -34,7 +35,22 @@ def carried_weights(path: Path) -> None:
         legacy_h5_format.save_weights_to_hdf5_group(handle, backbone)
 
 
-def test_imagenet_weights_come_from_the_mounted_host_cache(cpu_image, tmp_path, no_leftovers):
+@pytest.fixture
+def none_left(engine, tmp_path):
+    """No container of this test remains (each mounts a folder under its tmp_path); other
+    sessions' containers on the shared engine are not this test's business."""
+    yield
+    left = [
+        container.name
+        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
+        if any(
+            mount.get("Source", "").startswith(str(tmp_path)) for mount in container.attrs.get("Mounts", [])
+        )
+    ]
+    assert not left, f"left behind: {left}"
+
+
+def test_imagenet_weights_come_from_the_mounted_host_cache(cpu_image, tmp_path, none_left):
     data_dir = make_dataset(tmp_path / "data", 4, 2)
     cache = tmp_path / "keras"
     cached = cache / "models" / MOBILENET_FILE
@@ -59,5 +75,6 @@ def test_imagenet_weights_come_from_the_mounted_host_cache(cpu_image, tmp_path, 
     assert weights["source"] == "imagenet" and weights["file"] == MOBILENET_FILE
     assert weights["sha256"] == digest and weights["published"] is False
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest  # used as it was, not replaced
-    assert sorted(p.name for p in cache.rglob("*")) == ["models", MOBILENET_FILE]
+    assert [p.name for p in (cache / "models").iterdir()] == [MOBILENET_FILE]  # nothing fetched beside it
+    # Keras writes its keras.json there too: everything in the cache is the user's, nothing root's.
     assert all(p.stat().st_uid == os.getuid() for p in [cache, *cache.rglob("*")])
