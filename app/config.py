@@ -133,6 +133,26 @@ class TrainingConfig(_Section):
     # (null: learning_rate / 10). 0: the whole network from the start.
     freeze_backbone_epochs: int = Field(default=0, ge=0, le=10_000)
     fine_tune_learning_rate: float | None = Field(default=None, gt=0.0, le=10.0)
+    # Stop after this many epochs without a lower validation loss (null: never stop early).
+    early_stopping_patience: int | None = Field(default=None, ge=1, le=10_000)
+    # Keep the weights of the epoch with the lowest validation loss, not the last epoch's.
+    restore_best: bool = False
+    # "balanced": weigh each class's loss by n_images / (n_classes * n_images_of_class).
+    class_weight: Literal["balanced"] | None = None
+    # The learning rate per epoch: constant; cosine from learning_rate down to lr_min over
+    # the epochs; step: times lr_step_factor every lr_step_epochs epochs.
+    lr_schedule: Literal["constant", "cosine", "step"] = "constant"
+    lr_min: float = Field(default=0.0, ge=0.0, le=10.0)
+    lr_step_epochs: int = Field(default=10, ge=1, le=10_000)
+    lr_step_factor: float = Field(default=0.1, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _lr_min_below_rate(self) -> TrainingConfig:
+        if self.lr_schedule == "cosine" and self.lr_min >= self.learning_rate:
+            raise ValueError(
+                f"lr_min ({self.lr_min}) must be below learning_rate ({self.learning_rate}) for cosine"
+            )
+        return self
 
     @property
     def unfrozen_learning_rate(self) -> float:
@@ -145,6 +165,17 @@ class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _validation_for_best_epoch(self) -> Config:
+        training, data = self.training, self.data
+        uses = "training.early_stopping_patience" if training.early_stopping_patience else None
+        uses = uses or ("training.restore_best" if training.restore_best else None)
+        if uses and data.validation is None and data.validation_split == 0:
+            raise ValueError(
+                f"{uses} watches the validation loss: set data.validation or data.validation_split"
+            )
+        return self
 
     @model_validator(mode="after")
     def _freezing_needs_a_backbone(self) -> Config:
@@ -273,8 +304,8 @@ def _describe(error: ValidationError) -> str:
     if kind == "extra_forbidden":
         return f"unknown config key '{location}'"
     message = first["msg"].removeprefix("Value error, ")
-    if kind == "value_error" and (not location or location == "model"):
-        return message  # a check across keys: the message names them
+    if isinstance(first.get("input"), dict):  # a check across keys: the message names them
+        return f"config key '{location}': {message}" if location else f"config: {message}"
     if "input" in first and kind not in {"missing"}:
         shown = repr(first["input"])
         if len(shown) > 60:
@@ -301,3 +332,23 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         parts, value = parse_override(override)
         apply_override(tree, parts, value)
     return validate(tree)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{'training': {'epochs': 3}} -> {'training.epochs': 3}: a config as dotted keys."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, child in tree.items():
+        flat.update(flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def changed_from_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """The dotted keys of a resolved config whose values differ from the defaults, in order.
+
+    A key the defaults do not have (a config written by newer code) counts as changed.
+    """
+    defaults = flatten(Config().to_dict())
+    missing = object()
+    return {key: value for key, value in flatten(config).items() if defaults.get(key, missing) != value}

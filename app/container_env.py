@@ -20,6 +20,8 @@ GIT_DIRTY = "TRAINBOX_GIT_DIRTY"
 REPRODUCES = "TRAINBOX_REPRODUCES"
 # Keras' cache folder as the user knows it on the host: named when a download is impossible.
 KERAS_CACHE_HOST = "TRAINBOX_KERAS_CACHE_HOST"
+SWEEP_ID = "TRAINBOX_SWEEP_ID"
+SWEEP_TRIAL = "TRAINBOX_SWEEP_TRIAL"
 # Set by the Dockerfile (ENV) from its build args.
 VARIANT = "TRAINBOX_VARIANT"
 LOCK_SHA256 = "TRAINBOX_LOCK_SHA256"
@@ -44,6 +46,15 @@ def _port(environ: Mapping[str, str], name: str) -> int | None:
     return int(value)
 
 
+def _trial(environ: Mapping[str, str]) -> int | None:
+    value = _read(environ, SWEEP_TRIAL)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"{SWEEP_TRIAL}={value!r} is not a trial number")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class LaunchFacts:
     """What only the host knows about a run: the image it picked, the code it came from."""
@@ -56,6 +67,8 @@ class LaunchFacts:
     reproduces: str | None = None  # `invoke reproduce`: the run this one re-runs
     slurm_port_base: int | None = None  # the exported Slurm script: first gRPC port of a job's workers
     keras_cache_host: str | None = None  # the host folder mounted as Keras' cache (imagenet weights)
+    sweep_id: str | None = None  # `invoke sweep`: the sweep this run is a trial of ...
+    sweep_trial: int | None = None  # ... and which trial (1, 2, ...)
 
     def to_environment(self) -> dict[str, str]:
         environment = {
@@ -72,6 +85,9 @@ class LaunchFacts:
             environment[SLURM_PORT_BASE] = str(self.slurm_port_base)
         if self.keras_cache_host:
             environment[KERAS_CACHE_HOST] = self.keras_cache_host
+        if self.sweep_id and self.sweep_trial is not None:
+            environment[SWEEP_ID] = self.sweep_id
+            environment[SWEEP_TRIAL] = str(self.sweep_trial)
         return environment
 
     @classmethod
@@ -87,6 +103,8 @@ class LaunchFacts:
             reproduces=_read(environ, REPRODUCES),
             slurm_port_base=_port(environ, SLURM_PORT_BASE),
             keras_cache_host=_read(environ, KERAS_CACHE_HOST),
+            sweep_id=_read(environ, SWEEP_ID),
+            sweep_trial=_trial(environ),
         )
 
 

@@ -122,6 +122,11 @@ class ClusterRecord(_Record):
     workers: int = 1
 
 
+class SweepRecord(_Record):
+    id: str
+    trial: int
+
+
 class RunRecord(_Record):
     """One run's manifest.json. Keys in the order a completed run writes them."""
 
@@ -129,6 +134,7 @@ class RunRecord(_Record):
     status: Status
     created_at: str | None = None
     reproduces: str | None = None  # the run this one re-runs (`invoke reproduce`)
+    sweep: SweepRecord | None = None  # the sweep this run is a trial of (`invoke sweep`)
     config: dict[str, Any] | None = None
     seed: int | None = None
     determinism: dict[str, Any] | None = None

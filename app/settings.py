@@ -72,6 +72,7 @@ IMAGE_KINDS = "JPEG, PNG, GIF, BMP, WebP"
 # directory, so the cache survives runs and sits on a disk the user already chose for
 # large files; hidden, so it never looks like (or collides with) a run directory.
 CACHE_DIR_NAME = ".cache"
+SWEEPS_DIR_NAME = "sweeps"  # <output dir>/sweeps/<sweep id>/: a sweep's state, trial configs, results
 CACHE_MOUNT = "/cache"
 # The training prints these while it fills the cache; the host reads them to tell an
 # out-of-memory kill while decoding photos from one while training.
@@ -86,6 +87,10 @@ def is_image_name(name: str) -> bool:
 def default_cache_dir(output_dir: Path) -> Path:
     return output_dir / CACHE_DIR_NAME
 
+
+# --- invoke predict -----------------------------------------------------------------------
+RUN_MOUNT = "/trainbox/run"  # the run directory, read-only
+PREDICT_MOUNT = "/trainbox/predict"  # the i-th path given is mounted at PREDICT_MOUNT/i, read-only
 
 # --- Keras' download cache (ImageNet weights) --------------------------------------------
 # `model.weights: imagenet` lets Keras download into $KERAS_HOME/models/. One host folder is

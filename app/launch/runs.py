@@ -47,12 +47,8 @@ def resumable_run_dir(output_dir: Path, run_id: str) -> Path:
         raise UsageError(f"--resume {run_id}: no such run in {output_dir}")
     if record.get("status") == Status.COMPLETED:
         raise UsageError(f"--resume {run_id}: that run already completed; start a new one")
-    writer = run_lock.holder(run_dir)
-    if writer:
-        raise UsageError(
-            f"--resume {run_id}: the run is still being written by {writer}: "
-            "wait for it to end, or stop it, and resume then"
-        )
+    # Our own container first: its name tells the user what to stop. The lock also catches
+    # writers this engine cannot see (Slurm, another host on shared storage).
     found = run_containers(run_id)
     for container in found:
         if container.status in ALIVE:
@@ -60,6 +56,12 @@ def resumable_run_dir(output_dir: Path, run_id: str) -> Path:
                 f"--resume {run_id}: the run is still going in container {container.name}: "
                 f"wait for it, or stop it (docker stop {container.name}) and resume then"
             )
+    writer = run_lock.holder(run_dir)
+    if writer:
+        raise UsageError(
+            f"--resume {run_id}: the run is still being written by {writer}: "
+            "wait for it to end, or stop it, and resume then"
+        )
     # A manifest that says `running` with nobody writing it: the invoking process was
     # SIGKILLed and its container killed afterwards. The new container reuses the names.
     for container in found:

@@ -34,6 +34,7 @@ class TrainRequest:
     run_id: str | None = None  # a new run's id chosen by the caller (e.g. `invoke reproduce`)
     reproduces: str | None = None  # recorded in the new manifest as `reproduces`
     workers: int | None = None  # > 1: MultiWorkerMirroredStrategy over N containers
+    sweep: tuple[str, int] | None = None  # `invoke sweep`: (sweep id, trial number), recorded in the manifest
 
 
 def load_request_config(request: TrainRequest, output_dir: Path) -> tuple[Path, Config]:
@@ -168,6 +169,8 @@ def launch_facts(request: TrainRequest, image) -> LaunchFacts:
         git_dirty=git.dirty,
         launched_by_invoke=True,  # the host reports the run directory itself
         reproduces=request.reproduces,
+        sweep_id=request.sweep[0] if request.sweep else None,
+        sweep_trial=request.sweep[1] if request.sweep else None,
     )
 
 
@@ -209,7 +212,7 @@ def training_spec(
     )
 
 
-def _prepare(request: TrainRequest, echo) -> tuple[Path, Path, Path, Config]:
+def prepare(request: TrainRequest, echo) -> tuple[Path, Path, Path, Config]:
     data_dir = resolve_dir(request.data_dir, settings.DEFAULT_DATA_DIR)
     output_dir = resolve_dir(request.output_dir, settings.DEFAULT_OUTPUT_DIR)
     config_file, config = load_request_config(request, output_dir)
@@ -242,7 +245,7 @@ def _run(spec: containers.ContainerSpec, run_id: str, workers: int, echo) -> tup
 def train(request: TrainRequest, echo=print) -> int:
     """Validate, run the training container (or N workers), record what it could not, report."""
     containers.check_engine_supports(request.gpu, request.limits)
-    data_dir, output_dir, config_file, config = _prepare(request, echo)
+    data_dir, output_dir, config_file, config = prepare(request, echo)
     cache_dir = resolve_dir(request.cache_dir, output_dir) if request.cache_dir else None
     if cache_dir is not None:
         ensure_writable_dir(cache_dir, "cache directory")

@@ -51,3 +51,12 @@ def enter_stage(model: keras.Model, config: Config, first_epoch: int) -> bool:
     what = f"whole network at learning rate {rate:g}" if trainable else "head only, backbone frozen"
     print(f"epoch {first_epoch + 1}: training the {what}", flush=True)
     return True
+
+
+def rate_scale(config: Config, first_epoch: int) -> float:
+    """What training.lr_schedule's rates are multiplied by from first_epoch: after the switch,
+    fine_tune_learning_rate / learning_rate, so the schedule keeps its shape at the new rate."""
+    training = config.training
+    if not training.freeze_backbone_epochs or first_epoch < training.freeze_backbone_epochs:
+        return 1.0
+    return training.unfrozen_learning_rate / training.learning_rate

@@ -21,3 +21,56 @@ def learning_curves_figure(history: list[dict]):
         axis.legend()
     figure.tight_layout()
     return figure
+
+
+def confusion_matrix_figure(confusion: np.ndarray, class_names: list[str], title: str):
+    """Counts per (true, predicted) class, darker for more; every count written when it fits."""
+    import matplotlib.pyplot as plt
+
+    classes = len(class_names)
+    side = min(4 + 0.5 * classes, 24)
+    figure, axis = plt.subplots(figsize=(side + 1.5, side))
+    image = axis.imshow(confusion, cmap="Blues", interpolation="nearest")
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+    axis.set(
+        xticks=range(classes),
+        yticks=range(classes),
+        xlabel="predicted class",
+        ylabel="true class",
+        title=title,
+    )
+    axis.set_xticklabels(class_names, rotation=45, ha="right")
+    axis.set_yticklabels(class_names)
+    if classes <= 30:  # beyond that the numbers overlap; the JSON has them
+        threshold = confusion.max() / 2 if confusion.size else 0
+        for true in range(classes):
+            for predicted in range(classes):
+                count = int(confusion[true, predicted])
+                colour = "white" if count > threshold else "black"
+                axis.text(predicted, true, str(count), ha="center", va="center", color=colour, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def mistakes_figure(images: list[np.ndarray], captions: list[str], title: str, columns: int = 4):
+    """A grid of images with a caption each (true and predicted class); a note when there are none."""
+    import matplotlib.pyplot as plt
+
+    rows = max(1, -(-len(images) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows + 0.6), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, image, caption in zip(axes.ravel(), images, captions, strict=False):
+        axis.imshow(
+            image[..., 0] if image.shape[-1] == 1 else image,
+            cmap="gray",
+            vmin=0,
+            vmax=255,
+            interpolation="nearest",
+        )
+        axis.set_title(caption, fontsize=8)
+    if not images:
+        axes[0, 0].text(0, 0.5, "no wrong predictions", fontsize=12)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure

@@ -22,6 +22,7 @@ from bench.steps import (
     quota_threads,
     rebuild,
     startup,
+    sweep_parallel,
     training_options,
 )
 
@@ -40,4 +41,5 @@ STEPS: tuple[Step, ...] = (
     training_options.STEP,
     quota_threads.STEP,
     multiworker.STEP,
+    sweep_parallel.STEP,
 )

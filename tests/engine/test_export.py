@@ -11,14 +11,23 @@ import pytest
 
 from tests.engine.slurm_cluster import missing_tools, running_cluster
 from tests.helpers import REPO_ROOT, invoke
+from tests.photos import PHOTO_OVERRIDES, make_dataset
 
 pytestmark = pytest.mark.docker
 
 
+SWEEP = "grid:\n  model.dropout_rate: [0.1, 0.3]\n"
+
+
 @pytest.fixture(scope="module")
 def exported(cpu_image, tmp_path_factory):
+    """The export, with a 2-trial sweep's job array (one export serves every test: it is 1.6 GB)."""
     out = tmp_path_factory.mktemp("export")
-    result = invoke("export", "--output-dir", str(out))
+    sweep_file = tmp_path_factory.mktemp("sweep") / "dropout.yaml"
+    sweep_file.write_text(SWEEP)
+    base = ["training.epochs=1", "data.image_size=[8,8]", "model.conv_filters=[8]", *PHOTO_OVERRIDES]
+    sweep = ["--sweep", str(sweep_file), *(arg for key in base for arg in ("--set", key))]
+    result = invoke("export", "--output-dir", str(out), *sweep)
     assert result.returncode == 0, result.stdout + result.stderr
     image_id = re.search(r"trainbox\.image_id (sha256:\w+)", (out / "trainbox-cpu.def").read_text())[1]
     yield out, image_id
@@ -111,3 +120,27 @@ def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm
     record = json.loads((outputs / f"slurm-{job}" / "manifest.json").read_text())
     assert record["status"] == "completed"
     assert record["cluster"]["workers"] == 2 and record["cluster"]["resolver"] == "slurm"
+
+
+def test_the_sweep_job_array_runs_one_trial_per_task_on_slurm(exported, slurm, tmp_path, engine):
+    out, image_id = exported
+    (script,) = out.glob("sweep-*.sbatch")
+    sweep_id = script.stem.removeprefix("sweep-")
+    outputs = tmp_path / "outputs"
+    photos = make_dataset(tmp_path / "data", train_per_class=8, test_per_class=2)
+    job = slurm.sbatch(
+        script, cwd=out,  # submitted from the export folder, where sweeps/<id>/ is
+        env={"TRAINBOX_RUNTIME": "docker", "TRAINBOX_IMAGE": image_id,
+             "TRAINBOX_DATA_DIR": str(photos), "TRAINBOX_OUTPUT_DIR": str(outputs)},
+    )  # fmt: skip
+    states = [slurm.wait(f"{job}_{task}") for task in (1, 2)]
+    logs = "".join(path.read_text() for path in out.glob(f"trainbox-sweep-{job}_*.out"))
+    assert states == ["COMPLETED", "COMPLETED"], logs[-4000:] + slurm.logs()
+    for trial, dropout in ((1, 0.1), (2, 0.3)):
+        record = json.loads((outputs / f"{sweep_id}-trial0{trial}" / "manifest.json").read_text())
+        assert record["status"] == "completed"
+        assert record["sweep"] == {"id": sweep_id, "trial": trial}
+        assert record["config"]["model"]["dropout_rate"] == dropout
+        assert record["config"]["training"]["epochs"] == 1
+        label = f"trainbox.run_id={record['run_id']}"
+        assert not engine.containers.list(all=True, filters={"label": label})

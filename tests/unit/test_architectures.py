@@ -58,7 +58,7 @@ def test_a_model_file_name_is_accepted_without_looking_at_the_disk():
 def test_images_smaller_than_the_backbone_takes_are_refused(architecture, side, smallest):
     with pytest.raises(
         ConfigError,
-        match=rf"^model.architecture {architecture} needs data.image_size of at least {smallest}x{smallest}",
+        match=rf"model\.architecture {architecture} needs data.image_size of at least {smallest}x{smallest}",
     ):
         load_config(None, [f"model.architecture={architecture}", f"data.image_size=[{side},{side}]"])
 
@@ -153,7 +153,7 @@ def test_imagenet_runs_get_keras_cache_mounted_writable_others_do_not(monkeypatc
 
 def test_freezing_the_backbone_needs_a_backbone_and_defaults_to_a_tenth_of_the_rate():
     with pytest.raises(
-        ConfigError, match=r"^training\.freeze_backbone_epochs needs a Keras Applications backbone"
+        ConfigError, match=r"training\.freeze_backbone_epochs needs a Keras Applications backbone"
     ):
         load_config(None, ["training.freeze_backbone_epochs=2"])
     config = load_config(
