@@ -4,6 +4,7 @@ preprocessing inside the model, and loads weights from a file or from Keras' cac
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -235,9 +236,15 @@ def test_fine_tuning_freezes_then_unfreezes_and_resumes_across_the_switch(tmp_pa
     overrides = [*PHOTO_OVERRIDES, "model.architecture=MobileNetV3Small", f"data.image_size=[{SIZE},{SIZE}]"]
     overrides += ["data.color_mode=grayscale", "model.weights=weights/mobilenet.weights.h5"]
     overrides += ["training.epochs=3", "training.batch_size=2", "training.freeze_backbone_epochs=2"]
+    # A schedule too: after the switch its rates scale to the fine-tuning rate (0.002 -> 0.0002).
+    overrides += ["training.lr_schedule=step", "training.lr_step_epochs=2", "training.lr_step_factor=0.5"]
     reference = run_app(*train_args(data_dir, tmp_path, "reference", overrides))
     assert reference.returncode == 0, reference.stderr[-3000:]
     assert "epoch 3: training the whole network at learning rate 0.0002" in reference.stdout
+    rates = [
+        row["learning_rate"] for row in json.loads((tmp_path / "reference" / "history.json").read_text())
+    ]
+    assert rates == pytest.approx([0.002, 0.002, 0.0001])  # step: x0.5 from epoch 3, then x0.1
 
     frozen = keras.models.load_model(tmp_path / "reference" / "checkpoints" / "epoch-0002" / "model.keras")
     for want, got in zip(values(source), values(backbone_of(frozen)), strict=True):
