@@ -44,3 +44,17 @@ def test_a_metric_or_key_on_one_side_only_is_a_difference():
     rerun["metrics"]["extra"] = "x"
     rerun["config"]["model"] = {"dense_units": 16}
     assert compare(RECORD, rerun) == ["metrics.extra: None -> x", "config model.dense_units: None -> 16"]
+
+
+def test_another_model_file_or_weights_file_is_a_difference():
+    with_model = {
+        **RECORD,
+        "model": {"code": {"file": "models/net.py", "sha256": "c1"}, "weights": {"sha256": "w1"}},
+    }
+    rerun = copy.deepcopy(with_model)
+    rerun["model"]["code"]["sha256"] = "c2"
+    rerun["model"]["weights"]["sha256"] = "w2"
+    assert compare(with_model, rerun) == [
+        "model file sha256: c1 -> c2",
+        "pretrained weights sha256: w1 -> w2",
+    ]
