@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bench.step import Step
 from bench.steps import (
+    backbones,
     cache_throughput,
     checkpoint,
     container_vs_native,
@@ -31,6 +32,7 @@ STEPS: tuple[Step, ...] = (
     rebuild.STEP,
     launch.STEP,
     container_vs_native.STEP,
+    backbones.STEP,
     pipeline.STEP,
     cache_throughput.STEP,
     first_pass_decode.STEP,
