@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAX_CONFIG_BYTES = 1_000_000
 
@@ -102,10 +102,26 @@ class TrainingConfig(_Section):
 
 class Config(_Section):
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
-    deterministic: bool = True
+    # true: the same weights on the same machine; portable: also on other CPUs and core
+    # counts (oneDNN pinned to its lowest ISA, fixed thread pools, no XLA; see README).
+    deterministic: bool | Literal["portable"] = True
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
+
+    @field_validator("deterministic", mode="plain")
+    @classmethod
+    def _determinism_mode(cls, value: Any) -> bool | str:
+        if value is True or value is False or value == "portable":
+            return value
+        raise ValueError("must be true, false or portable")
+
+    @model_validator(mode="after")
+    def _portable_without_xla(self) -> Config:
+        if self.deterministic == "portable" and self.training.jit_compile is True:
+            # XLA compiles for the CPU it runs on: its code (and rounding) follows that CPU's ISA
+            raise ValueError("training.jit_compile: true cannot be portable: use false or auto")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -214,6 +230,8 @@ def _describe(error: ValidationError) -> str:
     if kind == "extra_forbidden":
         return f"unknown config key '{location}'"
     message = first["msg"].removeprefix("Value error, ")
+    if not location:  # a rule across keys names its keys itself
+        return message
     if "input" in first and kind not in {"missing"}:
         shown = repr(first["input"])
         if len(shown) > 60:

@@ -46,12 +46,13 @@ def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(config.learning_rate, momentum=0.9)
 
 
-def compile_model(model: keras.Model, config: TrainingConfig) -> None:
+def compile_model(model: keras.Model, config: TrainingConfig, jit_compile: bool | str | None = None) -> None:
+    """`jit_compile` overrides the config's (a portable run never uses XLA)."""
     model.compile(
         optimizer=make_optimizer(config),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        jit_compile=config.jit_compile,
+        jit_compile=config.jit_compile if jit_compile is None else jit_compile,
     )
 
 

@@ -22,7 +22,7 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, data, distribute, environment, outputs
+from app.train import checkpoint, data, distribute, environment, numerics, outputs
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
 from app.train.model import build_model, compile_model, weights_sha256
@@ -74,7 +74,10 @@ def start(run: Run, dataset: data.Dataset, data_dir: Path, strategy, lock: conte
     """Claim the run (after this, the run's end is recorded whatever happens), then get its model."""
     config = run.config
     determinism = set_determinism(config.seed, config.deterministic)
-    facts = environment.provenance(run.launch, ImageFacts.from_environment())
+    facts = {
+        **environment.provenance(run.launch, ImageFacts.from_environment()),
+        "numerics": numerics.record(config),
+    }
     data_record = describe_data(dataset, data_dir)
     cluster_record = {
         **run.cluster.record(),
@@ -201,7 +204,7 @@ def restore_or_build_model(run: Run, restored: checkpoint.Restored | None, datas
     run.model = build_model(
         config.model, dataset.image_shape, len(dataset.class_names), config.training.precision
     )
-    compile_model(run.model, config.training)
+    compile_model(run.model, config.training, numerics.jit_compile(config))
     if run.resuming:  # stopped before the first checkpoint: start over in the same directory
         print(f"resuming run {run.run_id} from the start (no usable checkpoint)", flush=True)
     else:

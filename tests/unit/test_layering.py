@@ -13,7 +13,14 @@ from tests.helpers import REPO_ROOT
 
 ML = {"tensorflow", "keras", "tf_keras", "numpy", "PIL", "matplotlib", "sklearn"}
 ENGINE = {"docker", "requests", "invoke"}
-SHARED = ["app/settings.py", "app/container_env.py", "app/manifest.py", "app/run_lock.py", "app/config.py"]
+SHARED = [
+    "app/settings.py",
+    "app/container_env.py",
+    "app/manifest.py",
+    "app/run_lock.py",
+    "app/config.py",
+    "app/numerics.py",
+]
 
 # bench/ runs TensorFlow only inside the image (bench/workloads, where docker is absent),
 # and borrows nothing from the tests. Its host side may draw photos (Pillow, NumPy).
