@@ -3,6 +3,9 @@
 The recorded image (by id) carries the training code and the package set; the recorded
 commit must be checked out (clean) so the host side and the config schema match too.
 Exit status 1 means "differs"; a run that cannot be re-run at all is a usage error (2).
+The re-run gets the recorded numerics back (thread pools, oneDNN ISA; a portable run pins
+them itself); what this host cannot give it is said before it starts, and when the weights
+differ the recorded numerics that differ are named with them.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import manifest, settings
+from app import manifest, numerics, settings
 from app.launch import images, runs, training
 from app.launch.engine import client
 from app.launch.errors import TrainboxError, UsageError
@@ -43,6 +46,10 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
     image_id = check_image(record, request.run_id, echo)
     check_code(record, request.run_id, echo)
 
+    recorded_numerics = record.get("numerics")
+    host = host_numerics()
+    for line in numerics.cannot_replay(recorded_numerics, host):
+        echo(f"note: this host cannot replay run {request.run_id} exactly: {line}")
     new_id = manifest.new_run_id()
     echo(f"reproducing {request.run_id} as {new_id} in {image_id[:19]}")
     status = training.train(
@@ -54,6 +61,7 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
             image=image_id,
             run_id=new_id,
             reproduces=request.run_id,
+            replay=numerics.replay(recorded_numerics, host["cpu_isa_flags"]),
         ),
         echo=echo,
     )
@@ -78,6 +86,14 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
     for line in differences:
         echo(f"  {line}")
     return 1
+
+
+def host_numerics() -> dict:
+    """This host's CPU (a container sees the same) and whether it has an NVIDIA driver."""
+    return {
+        **numerics.cpu_facts(numerics.read_cpuinfo()),
+        "gpu": Path("/proc/driver/nvidia/version").exists(),
+    }
 
 
 def recorded_run(output_dir: Path, run_id: str) -> tuple[Path, dict]:
@@ -180,12 +196,15 @@ def _flatten(value, prefix: str = "") -> dict:
 
 
 def compare(old: dict, new: dict) -> list[str]:
-    """One line per difference between the recorded run and its re-run; empty when identical."""
+    """One line per difference between the recorded run and its re-run; empty when identical.
+    Other weights come with the recorded numerics that differ, which say why."""
     lines = []
     for label, path in COMPARED:
         before, after = _get(old, path), _get(new, path)
         if before != after:
             lines.append(f"{label}: {before} -> {after}")
+    if old.get("weights_sha256") != new.get("weights_sha256"):
+        lines += numerics.differences(old.get("numerics"), new.get("numerics"))
     old_metrics, new_metrics = old.get("metrics") or {}, new.get("metrics") or {}
     for name in sorted(set(old_metrics) | set(new_metrics)):
         before, after = old_metrics.get(name), new_metrics.get(name)

@@ -7,6 +7,7 @@ import fcntl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app import manifest, settings
 from app.config import Config, ConfigError, load_config
@@ -33,6 +34,7 @@ class TrainRequest:
     run_id: str | None = None  # a new run's id chosen by the caller (e.g. `invoke reproduce`)
     reproduces: str | None = None  # recorded in the new manifest as `reproduces`
     workers: int | None = None  # > 1: MultiWorkerMirroredStrategy over N containers
+    replay: dict[str, Any] = field(default_factory=dict)  # `invoke reproduce`: LaunchFacts' threads, isa_cap
 
 
 def load_request_config(request: TrainRequest, output_dir: Path) -> tuple[Path, Config]:
@@ -148,6 +150,7 @@ def launch_facts(request: TrainRequest, image) -> LaunchFacts:
         git_dirty=git.dirty,
         launched_by_invoke=True,  # the host reports the run directory itself
         reproduces=request.reproduces,
+        **request.replay,
     )
 
 
