@@ -130,6 +130,7 @@ class NumericsRecord(_Record):
     cpu_isa_flags: list[str]
     onednn_isa: str | None  # None: not an x86 CPU
     onednn_isa_cap: str | None = None
+    onednn_isa_source: str | None = None
     onednn_opts: bool
     intra_op_threads: int
     inter_op_threads: int

@@ -126,3 +126,34 @@ def test_portable_cannot_be_set_up_once_tensorflow_is_loaded(monkeypatch):
     assert train_numerics.prepare(load_config(None, []), {}) == {}  # true needs nothing before
     assert train_numerics.pool_size(config, replayed=8) == numerics.PORTABLE_THREADS
     assert train_numerics.pool_size(load_config(None, []), replayed=8) == 8
+
+
+def test_the_manifest_schema_types_the_numerics_record():
+    from app.manifest import parse_record
+
+    numerics_record = {
+        "mode": "portable",
+        "cpu_model": "AMD EPYC",
+        "cpu_isa_flags": ["avx", "sse4_1"],
+        "onednn_isa": "SSE41",
+        "onednn_opts": True,
+        "intra_op_threads": 2,
+        "inter_op_threads": 2,
+        "tensorflow": "2.21.0",
+        "keras": "3.15.1",
+        "numpy": "2.4.6",
+        "jit_compile": False,
+        "precision": "float32",
+        "gpu": None,
+    }
+    record = parse_record({"run_id": "r1", "status": "completed", "numerics": numerics_record})
+    assert record.numerics.onednn_isa == "SSE41"
+    assert record.to_json()["numerics"] == numerics_record  # written back as it was read
+    with pytest.raises(ValueError, match="'numerics.intra_op_threads'"):
+        parse_record(
+            {
+                "run_id": "r1",
+                "status": "completed",
+                "numerics": {**numerics_record, "intra_op_threads": "two"},
+            }
+        )
