@@ -149,7 +149,7 @@ def test_the_manifest_schema_types_the_numerics_record():
     record = parse_record({"run_id": "r1", "status": "completed", "numerics": numerics_record})
     assert record.numerics.onednn_isa == "SSE41"
     assert record.to_json()["numerics"] == numerics_record  # written back as it was read
-    with pytest.raises(ValueError, match="'numerics.intra_op_threads'"):
+    with pytest.raises(ValueError, match=r"'numerics\.intra_op_threads'"):
         parse_record(
             {
                 "run_id": "r1",
