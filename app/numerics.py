@@ -32,8 +32,25 @@ ONEDNN_ISAS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}),
     ),
     (
+        "AVX10_1_512",  # oneDNN also accepts AVX512_CORE_FP16 for it
+        frozenset(
+            {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16", "avx512_fp16"}
+        ),
+    ),
+    (
         "AVX512_CORE_AMX",
-        frozenset({"avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"}),
+        frozenset(
+            {
+                "avx512f",
+                "avx512bw",
+                "avx512_vnni",
+                "avx512_bf16",
+                "avx512_fp16",
+                "amx_tile",
+                "amx_int8",
+                "amx_bf16",
+            }
+        ),
     ),
 )
 ISA_NAMES = tuple(name for name, _ in ONEDNN_ISAS)
