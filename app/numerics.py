@@ -166,10 +166,11 @@ def cannot_replay(recorded: Mapping[str, Any] | None, host: Mapping[str, Any]) -
     gpu = recorded.get("gpu")
     if gpu and not host.get("gpu"):
         lines.append(f"the run trained on GPU {gpu.get('model', gpu)}; this host has no GPU for it")
-    isa = recorded.get("onednn_isa")
-    host_isa = highest_isa(host.get("cpu_isa_flags") or ())
+    isa, flags = recorded.get("onednn_isa"), host.get("cpu_isa_flags") or ()
+    host_isa = highest_isa(flags)
     if (
-        recorded.get("mode") != "portable"
+        flags  # no /proc/cpuinfo here (e.g. macOS): nothing known to compare with
+        and recorded.get("mode") != "portable"
         and isa_rank(isa) is not None
         and isa_rank(isa) > (isa_rank(host_isa) if host_isa else -1)
     ):

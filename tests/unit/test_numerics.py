@@ -100,6 +100,7 @@ def test_what_this_host_cannot_replay_is_named():
     ]
     assert numerics.cannot_replay({**amx_run, "mode": "portable"}, host) == []
     assert numerics.cannot_replay(None, host) == []
+    assert numerics.cannot_replay(amx_run, {"cpu_model": "unknown", "cpu_isa_flags": []}) == []
 
 
 def test_portable_is_a_third_determinism_mode_and_refuses_xla():
