@@ -12,6 +12,7 @@ import pytest
 
 from app import settings
 from app.launch import containers
+from tests.engine.conftest import PROJECT_FILTER
 from tests.photos import PHOTO_OVERRIDES, make_dataset
 
 pytestmark = pytest.mark.docker
@@ -25,6 +26,19 @@ TINY = [
     "model.dense_units=16",
 ]
 MACHINES = [(cpus, cap) for cpus in (1.0, 2.0) for cap in (None, "AVX2", "SSE41")]
+
+
+@pytest.fixture
+def no_leftovers(engine, tmp_path):
+    """No container of this test remains (each mounts a folder under its tmp_path); narrower
+    than conftest's, which also counts other sessions' containers on a shared engine."""
+    yield
+    left = [
+        container.name
+        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
+        if any(m.get("Source", "").startswith(str(tmp_path)) for m in container.attrs.get("Mounts", []))
+    ]
+    assert not left, f"left behind: {left}"
 
 
 def start_run(image_id: str, data_dir: Path, output_dir: Path, mode: str, cpus: float, cap: str | None):
