@@ -55,8 +55,8 @@ def record(config: Config, environ=os.environ) -> dict:
         "onednn_isa_cap": cap,
         "onednn_isa_source": "derived: /proc/cpuinfo flags lowered to ONEDNN_MAX_CPU_ISA",
         "onednn_opts": environ.get(numerics.ONEDNN_OPTS_VARIABLE, "1") not in {"0", "false", "False"},
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "intra_op_threads": pool_in_use(tf.config.threading.get_intra_op_parallelism_threads()),
+        "inter_op_threads": pool_in_use(tf.config.threading.get_inter_op_parallelism_threads()),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "numpy": numpy.__version__,
@@ -64,6 +64,17 @@ def record(config: Config, environ=os.environ) -> dict:
         "precision": config.training.precision,
         "gpu": gpu_facts(tf),
     }
+
+
+def pool_in_use(configured: int) -> int:
+    """A pool's real size: TensorFlow reports 0 for its default, the CPUs this process may
+    run on (so two machines with different core counts do not both record 0)."""
+    if configured > 0:
+        return configured
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def gpu_facts(tf) -> dict | None:
