@@ -158,3 +158,12 @@ def test_the_manifest_schema_types_the_numerics_record():
                 "numerics": {**numerics_record, "intra_op_threads": "two"},
             }
         )
+
+
+def test_a_default_pool_is_recorded_by_its_real_size_not_tensorflows_zero():
+    import os
+
+    from app.train.numerics import pool_in_use
+
+    assert pool_in_use(3) == 3
+    assert pool_in_use(0) == len(os.sched_getaffinity(0))
