@@ -49,6 +49,9 @@ RUN useradd --uid 1000 --create-home --shell /bin/bash trainbox \
  && mkdir -p /data /outputs /opt/trainbox \
  && chown trainbox:trainbox /outputs
 COPY --from=builder /opt/venv /opt/venv
+# JupyterLab asks nothing of the internet (compute nodes cannot reach it): no news feed, no
+# update check, no extension manager (lab config, page config and settings overrides).
+COPY docker/jupyter /opt/venv/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/trainbox \
     PYTHONUNBUFFERED=1 \

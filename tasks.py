@@ -143,6 +143,100 @@ def reproduce(c, run_id, output_dir=None, data_dir=None):
 
 
 @task(
+    iterable=["set_"],
+    help={
+        "sweep_file": "the sweep YAML: grid and/or random sections, trials, seed, metric, goal",
+        "config": f"base experiment YAML (default: {_repo_path(settings.DEFAULT_CONFIG).rstrip('/')})",
+        "set_": "override one base key, e.g. --set training.epochs=3 (repeatable)",
+        "parallel": "run N trials at once, each with 1/N of --cpus (default 1)",
+        "resume": "continue the sweep SWEEP_ID: completed trials skipped, interrupted ones resumed",
+        "data_dir": f"data directory, mounted read-only (default: {DATA_DIR})",
+        "output_dir": f"where the trials' run directories and sweeps/ go (default: {OUTPUT_DIR})",
+        "cache_dir": "where decoded images are kept for later runs (default: <output dir>/.cache)",
+        "image": f"run another image tag than {CPU_TAG}",
+        "cpus": "CPUs for all trials together (default: the host's cores when --parallel > 1)",
+        "memory": "memory limit of each trial's container, e.g. 4g",
+        "shm_size": f"shared memory size of each trial's container (default {DEFAULT_SHM_SIZE})",
+    },
+)
+def sweep(
+    c,
+    sweep_file,
+    config=None,
+    set_=None,
+    parallel=None,
+    resume=None,
+    data_dir=None,
+    output_dir=None,
+    cache_dir=None,
+    image=None,
+    cpus=None,
+    memory=None,
+    shm_size=None,
+):
+    """Run every trial of a sweep file as its own run (N at a time); ends with a table and a plot."""
+    from app.launch import options
+    from app.launch.sweeps import SweepRequest
+    from app.launch.sweeps import sweep as run_sweep
+
+    request = SweepRequest(
+        sweep_file=sweep_file,
+        config_file=config,
+        overrides=tuple(set_ or ()),
+        parallel=1 if parallel is None else _run(options.parse_count, parallel, "--parallel"),
+        resume=resume,
+        data_dir=data_dir,
+        output_dir=output_dir,
+        cache_dir=cache_dir,
+        image=image,
+        limits=_run(options.limits, cpus=cpus, memory=memory, shm_size=shm_size),
+    )
+    _exit_with(_run(run_sweep, request))
+
+
+@task(
+    iterable=["compare"],
+    help={
+        "output_dir": f"where the runs are (default: {OUTPUT_DIR})",
+        "json": "print JSON instead of a table",
+        "compare": "--compare A,B: two runs side by side, and whether they are comparable",
+    },
+)
+def runs(c, output_dir=None, json=False, compare=None):
+    """One line per run, newest first (status, epochs, test accuracy, commit, image, changed keys)."""
+    from app.launch import run_table
+    from app.launch.folders import resolve_dir
+
+    folder = resolve_dir(output_dir, settings.DEFAULT_OUTPUT_DIR)
+    if compare:
+        _run(run_table.compare_runs, folder, compare, as_json=json)
+    else:
+        _run(run_table.show_runs, folder, as_json=json)
+
+
+@task(
+    help={
+        "run_id": "the completed run whose model.keras classifies",
+        "path": "an image file or a folder of them; more after --: invoke predict RUN a.jpg -- b.jpg c/",
+        "json": "print JSON instead of the table",
+        "output_dir": f"where the run is (default: {OUTPUT_DIR})",
+        "image": f"run another image tag than {CPU_TAG}",
+    }
+)
+def predict(c, run_id, path, json=False, output_dir=None, image=None):
+    """Classify image files or folders with a run's model (in the image); prints file, class, probability."""
+    import sys
+
+    from app.launch.options import after_double_dash
+    from app.launch.predict import PredictRequest
+    from app.launch.predict import predict as run_predict
+
+    paths = (path, *after_double_dash(sys.argv))
+    request = PredictRequest(run_id=run_id, paths=paths, output_dir=output_dir, as_json=json, image=image)
+    _exit_with(_run(run_predict, request))
+
+
+@task(
     help={
         "pytest_args": "extra arguments for pytest, e.g. '-k config -x'",
         "host_only": "skip the tests that run inside the image",
@@ -250,18 +344,32 @@ def clean(c, images=False, base=False):
 
 
 @task(
+    iterable=["set_"],
     help={
         "gpu": f"export {GPU_TAG} instead of {CPU_TAG}",
         "output_dir": f"where the tarball, .def and .sbatch go (default: {EXPORT_DIR})",
         "image": f"export another tag than {CPU_TAG} / {GPU_TAG}",
-    }
+        "sweep": "also a Slurm job array for this sweep file, one array task per trial",
+        "config": "the sweep's base experiment YAML (with --sweep)",
+        "set_": "override one base key of the sweep, e.g. --set training.epochs=3 (with --sweep)",
+    },
 )
-def export(c, gpu=False, output_dir=None, image=None):
+def export(c, gpu=False, output_dir=None, image=None, sweep=None, config=None, set_=None):
     """Write the image as a docker-archive tarball, an Apptainer .def and a Slurm batch script."""
     from app.launch.export import ExportRequest
     from app.launch.export import export as run_export
 
-    _run(run_export, ExportRequest(gpu=gpu, output_dir=output_dir, image=image))
+    if (config or set_) and not sweep:
+        raise Exit("trainbox: --config and --set go with --sweep FILE (the sweep's base config)", code=2)
+    request = ExportRequest(
+        gpu=gpu,
+        output_dir=output_dir,
+        image=image,
+        sweep_file=sweep,
+        config_file=config,
+        overrides=tuple(set_ or ()),
+    )
+    _run(run_export, request)
 
 
 @task(
@@ -285,5 +393,6 @@ def bench(c, quick=False, only=None, results=None, gpu_build=True):
 
 
 ns = Collection(
-    build, base, data, train, reproduce, test, lock, notebook, tensorboard, doctor, clean, export, bench
+    *(build, base, data, train, reproduce, runs, sweep, predict, test, lock),
+    *(notebook, tensorboard, doctor, clean, export, bench),
 )

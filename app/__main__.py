@@ -1,4 +1,4 @@
-"""`python -m app data DIR` and `python -m app train ...`: the entry point inside the container.
+"""`python -m app data|train|predict ...`: the entry point inside the container.
 
 Parses the command line and hands over: training to app/train/session.py (exit statuses
 in app/train/exits.py), the bundled dataset to app/train/digits.py.
@@ -52,7 +52,39 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--cache-dir", help="where decoded images are kept for later runs (default <output dir>/.cache)"
     )
+    plot = commands.add_parser("sweep-plot", help="draw a sweep's metric against its swept keys (PNG)")
+    plot.add_argument("sweep_dir", help="the sweep's folder, holding results.json")
+    predict = commands.add_parser("predict", help="classify image files or folders with a run's model")
+    predict.add_argument("run_dir", help="the run directory (holding model.keras)")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of them")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     return parser
+
+
+def command_sweep_plot(args: argparse.Namespace) -> int:
+    from app.train.sweep_plot import write_plot
+
+    try:
+        print(f"wrote {write_plot(Path(args.sweep_dir))}")
+    except (OSError, ValueError, KeyError) as error:
+        return fail(f"cannot draw the sweep plot in {args.sweep_dir}: {error}")
+    return EXIT_OK
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from app import predictions
+    from app.train.errors import UserError
+    from app.train.predict import predict
+
+    if args.batch_size < 1:
+        return fail(f"--batch-size {args.batch_size}: give 1 or more")
+    try:
+        rows = predict(Path(args.run_dir), args.paths, args.batch_size)
+    except UserError as error:
+        return fail(str(error))
+    print(predictions.to_json(rows) if args.json else predictions.format_table(rows), flush=True)
+    return EXIT_OK
 
 
 def command_data(args: argparse.Namespace) -> int:
@@ -87,7 +119,13 @@ def command_train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    return {"data": command_data, "train": command_train}[args.command](args)
+    commands = {
+        "data": command_data,
+        "train": command_train,
+        "sweep-plot": command_sweep_plot,
+        "predict": command_predict,
+    }
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,26 @@ class TrainingConfig(_Section):
     # Keras dtype policy: mixed_float16 pays off on NVIDIA tensor cores, mixed_bfloat16 on
     # CPUs/GPUs with bf16 units; the output layer always computes in float32.
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    # Stop after this many epochs without a lower validation loss (null: never stop early).
+    early_stopping_patience: int | None = Field(default=None, ge=1, le=10_000)
+    # Keep the weights of the epoch with the lowest validation loss, not the last epoch's.
+    restore_best: bool = False
+    # "balanced": weigh each class's loss by n_images / (n_classes * n_images_of_class).
+    class_weight: Literal["balanced"] | None = None
+    # The learning rate per epoch: constant; cosine from learning_rate down to lr_min over
+    # the epochs; step: times lr_step_factor every lr_step_epochs epochs.
+    lr_schedule: Literal["constant", "cosine", "step"] = "constant"
+    lr_min: float = Field(default=0.0, ge=0.0, le=10.0)
+    lr_step_epochs: int = Field(default=10, ge=1, le=10_000)
+    lr_step_factor: float = Field(default=0.1, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _lr_min_below_rate(self) -> TrainingConfig:
+        if self.lr_schedule == "cosine" and self.lr_min >= self.learning_rate:
+            raise ValueError(
+                f"lr_min ({self.lr_min}) must be below learning_rate ({self.learning_rate}) for cosine"
+            )
+        return self
 
 
 class Config(_Section):
@@ -121,6 +141,17 @@ class Config(_Section):
         if self.deterministic == "portable" and self.training.jit_compile is True:
             # XLA compiles for the CPU it runs on: its code (and rounding) follows that CPU's ISA
             raise ValueError("training.jit_compile: true cannot be portable: use false or auto")
+        return self
+
+    @model_validator(mode="after")
+    def _validation_for_best_epoch(self) -> Config:
+        training, data = self.training, self.data
+        uses = "training.early_stopping_patience" if training.early_stopping_patience else None
+        uses = uses or ("training.restore_best" if training.restore_best else None)
+        if uses and data.validation is None and data.validation_split == 0:
+            raise ValueError(
+                f"{uses} watches the validation loss: set data.validation or data.validation_split"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -230,8 +261,8 @@ def _describe(error: ValidationError) -> str:
     if kind == "extra_forbidden":
         return f"unknown config key '{location}'"
     message = first["msg"].removeprefix("Value error, ")
-    if not location:  # a rule across keys names its keys itself
-        return message
+    if isinstance(first.get("input"), dict):  # a check across keys: the message names them
+        return f"config key '{location}': {message}" if location else f"config: {message}"
     if "input" in first and kind not in {"missing"}:
         shown = repr(first["input"])
         if len(shown) > 60:
@@ -258,3 +289,23 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         parts, value = parse_override(override)
         apply_override(tree, parts, value)
     return validate(tree)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{'training': {'epochs': 3}} -> {'training.epochs': 3}: a config as dotted keys."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, child in tree.items():
+        flat.update(flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def changed_from_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """The dotted keys of a resolved config whose values differ from the defaults, in order.
+
+    A key the defaults do not have (a config written by newer code) counts as changed.
+    """
+    defaults = flatten(Config().to_dict())
+    missing = object()
+    return {key: value for key, value in flatten(config).items() if defaults.get(key, missing) != value}

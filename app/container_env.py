@@ -18,6 +18,8 @@ IMAGE_TAG = "TRAINBOX_IMAGE_TAG"
 GIT_COMMIT = "TRAINBOX_GIT_COMMIT"
 GIT_DIRTY = "TRAINBOX_GIT_DIRTY"
 REPRODUCES = "TRAINBOX_REPRODUCES"
+SWEEP_ID = "TRAINBOX_SWEEP_ID"
+SWEEP_TRIAL = "TRAINBOX_SWEEP_TRIAL"
 # Set by the Dockerfile (ENV) from its build args.
 VARIANT = "TRAINBOX_VARIANT"
 LOCK_SHA256 = "TRAINBOX_LOCK_SHA256"
@@ -55,6 +57,15 @@ def _port(environ: Mapping[str, str], name: str) -> int | None:
     return int(value)
 
 
+def _trial(environ: Mapping[str, str]) -> int | None:
+    value = _read(environ, SWEEP_TRIAL)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"{SWEEP_TRIAL}={value!r} is not a trial number")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class LaunchFacts:
     """What only the host knows about a run: the image it picked, the code it came from."""
@@ -68,6 +79,8 @@ class LaunchFacts:
     slurm_port_base: int | None = None  # the exported Slurm script: first gRPC port of a job's workers
     threads: int | None = None  # `invoke reproduce`: the recorded thread pool size
     isa_cap: str | None = None  # `invoke reproduce`: the recorded oneDNN ISA, as a cap
+    sweep_id: str | None = None  # `invoke sweep`: the sweep this run is a trial of ...
+    sweep_trial: int | None = None  # ... and which trial (1, 2, ...)
 
     def to_environment(self) -> dict[str, str]:
         environment = {
@@ -86,6 +99,9 @@ class LaunchFacts:
             environment[THREADS] = str(self.threads)
         if self.isa_cap is not None:
             environment[ISA_CAP] = self.isa_cap
+        if self.sweep_id and self.sweep_trial is not None:
+            environment[SWEEP_ID] = self.sweep_id
+            environment[SWEEP_TRIAL] = str(self.sweep_trial)
         return environment
 
     @classmethod
@@ -102,6 +118,8 @@ class LaunchFacts:
             slurm_port_base=_port(environ, SLURM_PORT_BASE),
             threads=_threads(environ),
             isa_cap=_read(environ, ISA_CAP),
+            sweep_id=_read(environ, SWEEP_ID),
+            sweep_trial=_trial(environ),
         )
 
 

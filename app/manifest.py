@@ -142,6 +142,11 @@ class NumericsRecord(_Record):
     gpu: dict[str, Any] | None = None  # model, compute_capability, driver, cuda, cudnn
 
 
+class SweepRecord(_Record):
+    id: str
+    trial: int
+
+
 class RunRecord(_Record):
     """One run's manifest.json. Keys in the order a completed run writes them."""
 
@@ -149,6 +154,7 @@ class RunRecord(_Record):
     status: Status
     created_at: str | None = None
     reproduces: str | None = None  # the run this one re-runs (`invoke reproduce`)
+    sweep: SweepRecord | None = None  # the sweep this run is a trial of (`invoke sweep`)
     config: dict[str, Any] | None = None
     seed: int | None = None
     determinism: dict[str, Any] | None = None

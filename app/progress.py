@@ -54,7 +54,8 @@ class PlainProgress:
         self.done += amount
         if not self.total or self.clock() - self.started < QUIET_S:
             return
-        step = int(100 * self.done / self.total) // STEP_PERCENT
+        # capped: a total that was an estimate (an image's size for its tarball) may be passed
+        step = min(int(100 * self.done / self.total), 100) // STEP_PERCENT
         if step > self.last_step:
             self.last_step = step
             self.printed = True

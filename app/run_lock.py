@@ -68,8 +68,11 @@ def hold(run_dir: str | Path) -> Iterator[None]:
     try:
         if not _try_lock(handle):
             raise RunLocked(f"run {Path(run_dir).name} is being written by {_describe(lock_path)}")
-        facts = {"pid": os.getpid(), "host": socket.gethostname(),
-                 "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        facts = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         handle.truncate(0)
         handle.write(json.dumps(facts).encode("utf-8"))
         handle.flush()

@@ -52,7 +52,13 @@ DATA_MOUNT = "/data"
 OUTPUTS_MOUNT = "/outputs"
 CONFIG_MOUNT = "/trainbox/config.yaml"
 APP_ROOT_IN_IMAGE = "/opt/trainbox"
-NOTEBOOK_MOUNT = f"{APP_ROOT_IN_IMAGE}/notebooks"
+NOTEBOOK_MOUNT = f"{APP_ROOT_IN_IMAGE}/notebooks"  # the image's own copy of notebooks/
+# JupyterLab's file browser starts at LAB_ROOT, which holds the three folders a user works
+# with: their notebooks (read-write), the runs (read-write) and the data (read-only).
+LAB_ROOT = "/lab"
+LAB_NOTEBOOKS = f"{LAB_ROOT}/notebooks"
+LAB_OUTPUTS = f"{LAB_ROOT}/outputs"
+LAB_DATA = f"{LAB_ROOT}/data"
 
 # --- ports ------------------------------------------------------------------------------
 NOTEBOOK_PORT = 8888
@@ -72,6 +78,7 @@ IMAGE_KINDS = "JPEG, PNG, GIF, BMP, WebP"
 # directory, so the cache survives runs and sits on a disk the user already chose for
 # large files; hidden, so it never looks like (or collides with) a run directory.
 CACHE_DIR_NAME = ".cache"
+SWEEPS_DIR_NAME = "sweeps"  # <output dir>/sweeps/<sweep id>/: a sweep's state, trial configs, results
 CACHE_MOUNT = "/cache"
 # The training prints these while it fills the cache; the host reads them to tell an
 # out-of-memory kill while decoding photos from one while training.
@@ -85,3 +92,8 @@ def is_image_name(name: str) -> bool:
 
 def default_cache_dir(output_dir: Path) -> Path:
     return output_dir / CACHE_DIR_NAME
+
+
+# --- invoke predict -----------------------------------------------------------------------
+RUN_MOUNT = "/trainbox/run"  # the run directory, read-only
+PREDICT_MOUNT = "/trainbox/predict"  # the i-th path given is mounted at PREDICT_MOUNT/i, read-only

@@ -192,6 +192,15 @@ def invoke_train(
     return run
 
 
+def invoke_sweep(
+    sweep_file: Path, data_dir: Path, output_dir: Path, overrides: Sequence[str], extra: Sequence[str] = ()
+) -> float:
+    """`invoke sweep FILE` as a user types it (image present); its wall time."""
+    command = _train_command(["invoke", "sweep", str(sweep_file)], data_dir, output_dir, overrides, extra)
+    wall, _ = _run(command, "invoke sweep")
+    return wall
+
+
 def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) -> Training:
     """The baseline: the same image and training through a plain `docker run --rm`."""
     name = f"trainbox-bench-{uuid.uuid4().hex[:8]}"

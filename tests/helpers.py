@@ -15,16 +15,27 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 
 
-def invoke(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None, timeout: int = 1800,
-           user: tuple[int, int] | None = None) -> subprocess.CompletedProcess:
+def invoke(
+    *args: str,
+    cwd: Path = REPO_ROOT,
+    env: dict | None = None,
+    timeout: int = 1800,
+    user: tuple[int, int] | None = None,
+) -> subprocess.CompletedProcess:
     """Run the real `invoke` CLI as a user would, capturing what they would see."""
     full_env = {**os.environ, **(env or {})}
     kwargs = {}
     if user is not None:
         kwargs = {"user": user[0], "group": user[1], "extra_groups": [], "umask": 0o022}
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=cwd, env=full_env, capture_output=True,
-        text=True, timeout=timeout, check=False, **kwargs,
+        [sys.executable, "-m", "invoke", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,
     )
 
 

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -100,7 +101,14 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does."""
+    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does.
+
+    Only the main thread can take signals: in another thread (a sweep's parallel trials) the
+    main thread stops the containers instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def handler(signum, frame):
         raise Terminated
@@ -188,6 +196,27 @@ def run_foreground(spec: ContainerSpec, echo=print) -> int:
             if status == EXIT_OOM:
                 _explain_oom(container, spec, decoding=phase.decoding)
             return status
+        finally:
+            remove_quietly(container)
+
+
+def run_captured(spec: ContainerSpec, echo=print) -> tuple[int, bytes, bytes]:
+    """Start the container, wait for it, return (exit status, stdout, stderr); removed in every case.
+
+    Ctrl-C or SIGTERM stops it first, as in run_foreground (status EXIT_INTERRUPTED).
+    """
+    with interruptible():
+        container = start(spec)
+        try:
+            try:
+                status = container.wait()["StatusCode"]
+            except KeyboardInterrupt:
+                echo(f"\nstopping {container.name} (up to {STOP_TIMEOUT_S} s) ...")
+                stop(container)
+                container.wait()
+                return EXIT_INTERRUPTED, b"", b""
+            output = container.logs(stdout=True, stderr=False)
+            return status, output, container.logs(stdout=False, stderr=True)
         finally:
             remove_quietly(container)
 

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import manifest, settings
+from app.config import ConfigError, load_config
 from app.container_env import UNKNOWN, LaunchFacts
-from app.launch import images
-from app.launch.errors import TrainboxError
+from app.launch import images, sweeps
+from app.launch.errors import TrainboxError, UsageError
 from app.launch.folders import resolve_dir
+from app.launch.sweep_spec import load_spec, trial_configs
+from app.progress import progress
 
 TEMPLATES = Path(__file__).parent / "templates"
 PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
@@ -35,6 +38,9 @@ class ExportRequest:
     gpu: bool = False
     output_dir: str | None = None
     image: str | None = None
+    sweep_file: str | None = None  # also a Slurm job array, one task per trial of this sweep
+    config_file: str | None = None  # the sweep's base config (default configs/default.yaml) ...
+    overrides: tuple[str, ...] = ()  # ... and its --set overrides
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Exported:
     batch_script: Path
     build_command: str
     image_id: str
+    sweep_script: Path | None = None
 
 
 def one_line(value: object) -> str:
@@ -109,14 +116,16 @@ def write_text(path: Path, text: str, executable: bool = False) -> None:
 
 
 def save_image(image, path: Path, echo=print) -> None:
-    """Stream `docker save` into path (temporary name, renamed when complete)."""
+    """Stream `docker save` into path (temporary name, renamed when complete), with progress
+    against the image's size (the tarball is that plus a little tar overhead)."""
     partial = path.with_name(f".{path.name}.partial")
     written = 0
     try:
-        with open(partial, "wb") as handle:
+        with open(partial, "wb") as handle, progress(image.attrs.get("Size") or 0, "saving", "B") as bar:
             for chunk in image.save(chunk_size=CHUNK, named=True):
                 handle.write(chunk)
                 written += len(chunk)
+                bar.advance(len(chunk))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)
@@ -126,9 +135,35 @@ def save_image(image, path: Path, echo=print) -> None:
     echo(f"wrote {path} ({written / 1e9:.2f} GB)")
 
 
+def sweep_trials(request: ExportRequest) -> tuple | None:
+    """The sweep's spec and trial configs, all checked before the (slow) export starts."""
+    if request.sweep_file is None:
+        return None
+    try:
+        spec = load_spec(request.sweep_file)
+        base = load_config(resolve_dir(request.config_file, settings.DEFAULT_CONFIG), request.overrides)
+        return spec, trial_configs(spec, base, f"sweep {request.sweep_file}")
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def write_sweep(request: ExportRequest, planned: tuple, values: dict, output_dir: Path, echo) -> Path:
+    """The sweep's trial configs under sweeps/<id>/ and its job array script."""
+    spec, trials = planned
+    folder = output_dir / settings.SWEEPS_DIR_NAME / manifest.new_run_id()
+    sweeps.write_trials(folder, spec, trials, file=str(request.sweep_file))
+    script = output_dir / f"sweep-{folder.name}.sbatch"
+    sweep_values = {**values, "SWEEP_ID": folder.name, "TRIALS": str(len(trials))}
+    sweep_values["SWEEP_SCRIPT"] = script.name
+    write_text(script, render("slurm-sweep.sbatch", sweep_values, quote=shell_word), executable=True)
+    echo(f"wrote {script} ({len(trials)} trials, one array task each) and {folder}")
+    return script
+
+
 def export(request: ExportRequest, echo=print) -> Exported:
     tag = request.image or settings.image_tag(request.gpu)
     output_dir = resolve_dir(request.output_dir, settings.DEFAULT_EXPORT_DIR)
+    planned = sweep_trials(request)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -147,6 +182,7 @@ def export(request: ExportRequest, echo=print) -> Exported:
     build_command = f"apptainer build {name}.sif {name}.def"
     echo(f"wrote {definition}")
     echo(f"wrote {batch_script}")
+    sweep_script = None if planned is None else write_sweep(request, planned, values, output_dir, echo)
     echo(f"on the cluster, next to the tarball: {build_command}")
-    echo(f"then: sbatch {batch_script.name}   (see docs/cluster.md)")
-    return Exported(tarball, definition, batch_script, build_command, image.id)
+    echo(f"then: sbatch {(sweep_script or batch_script).name}   (see docs/cluster.md)")
+    return Exported(tarball, definition, batch_script, build_command, image.id, sweep_script)

@@ -67,7 +67,9 @@ def provenance_build_args(variant: str, base_image: str, root: Path = REPO_ROOT)
         "VARIANT": variant,
         "LOCK_SHA256": file_sha256(lock_file(variant, root)),
         "REVISION": git.commit,
-        "CREATED": datetime.now(UTC).isoformat(timespec="seconds"),
+        # The commit's time, as SOURCE_DATE_EPOCH does for reproducible builds: building the
+        # same tree again then changes no label, and the image keeps its id.
+        "CREATED": git.committed or datetime.now(UTC).isoformat(timespec="seconds"),
         "SOURCE": SOURCE_URL,
         "VERSION": project_version(root),
         "GIT_DIRTY": str(git.dirty).lower(),

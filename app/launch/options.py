@@ -60,3 +60,12 @@ def limits(cpus: object = None, memory: object = None, shm_size: object = None) 
         memory=None if memory is None else parse_size(memory, "--memory", minimum=MIN_MEMORY_BYTES),
         shm_size=DEFAULT_SHM_SIZE if shm_size is None else parse_size(shm_size, "--shm-size"),
     )
+
+
+def after_double_dash(argv: list[str]) -> list[str]:
+    """The arguments after a standalone `--`, exactly as the shell split them.
+
+    (invoke takes no variable number of positional arguments, and joins what follows `--`
+    into one string with spaces, which would split a path that holds a space.)
+    """
+    return argv[argv.index("--") + 1 :] if "--" in argv else []

@@ -20,6 +20,7 @@ DOCKERIGNORE = ".dockerignore"
 class GitState:
     commit: str
     dirty: bool
+    committed: str = ""  # the commit's time (ISO 8601), "" outside a git checkout
 
 
 def git_state(root: Path = REPO_ROOT) -> GitState:
@@ -31,9 +32,10 @@ def git_state(root: Path = REPO_ROOT) -> GitState:
     try:
         commit = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        committed = git("log", "-1", "--format=%cI")
     except (OSError, subprocess.CalledProcessError):
         return GitState(commit="unknown", dirty=True)
-    return GitState(commit=commit, dirty=dirty)
+    return GitState(commit=commit, dirty=dirty, committed=committed)
 
 
 def file_sha256(path: Path) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from app import manifest, numerics, settings
 from app.launch import images, runs, training
+from app.launch.comparison import compare
 from app.launch.engine import client
 from app.launch.errors import TrainboxError, UsageError
 from app.launch.folders import resolve_dir
@@ -23,13 +24,6 @@ from app.manifest import Status
 from app.settings import REPO_ROOT
 
 RESULT_FILE = "reproduction.json"
-# What must be equal for a re-run to count as identical: (label, path in the manifest).
-COMPARED = (
-    ("weights_sha256", ("weights_sha256",)),
-    ("data fingerprint", ("data", "fingerprint")),
-    ("packages_sha256", ("environment", "packages_sha256")),
-    ("lock_sha256", ("environment", "lock_sha256")),
-)
 
 
 @dataclass(frozen=True)
@@ -178,44 +172,3 @@ def check_code(record: dict, run_id: str, echo=print) -> None:
             f"note: run {run_id} was made from uncommitted changes on {recorded[:12]}; "
             "its image still carries that code"
         )
-
-
-def _get(record: dict, path: tuple[str, ...]):
-    for key in path:
-        record = record.get(key) if isinstance(record, dict) else None
-    return record
-
-
-def _flatten(value, prefix: str = "") -> dict:
-    if not isinstance(value, dict):
-        return {prefix: value}
-    flat = {}
-    for key, child in value.items():
-        flat.update(_flatten(child, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
-def compare(old: dict, new: dict) -> list[str]:
-    """One line per difference between the recorded run and its re-run; empty when identical.
-    Other weights come with the recorded numerics that differ, which say why."""
-    lines = []
-    for label, path in COMPARED:
-        before, after = _get(old, path), _get(new, path)
-        if before != after:
-            lines.append(f"{label}: {before} -> {after}")
-    if old.get("weights_sha256") != new.get("weights_sha256"):
-        lines += numerics.differences(old.get("numerics"), new.get("numerics"))
-    old_metrics, new_metrics = old.get("metrics") or {}, new.get("metrics") or {}
-    for name in sorted(set(old_metrics) | set(new_metrics)):
-        before, after = old_metrics.get(name), new_metrics.get(name)
-        if before == after:
-            continue
-        if isinstance(before, (int, float)) and isinstance(after, (int, float)):
-            lines.append(f"metrics.{name}: {before:.6g} -> {after:.6g} (delta {after - before:+.3g})")
-        else:
-            lines.append(f"metrics.{name}: {before} -> {after}")
-    old_config, new_config = _flatten(old.get("config") or {}), _flatten(new.get("config") or {})
-    for key in sorted(set(old_config) | set(new_config)):
-        if old_config.get(key) != new_config.get(key):
-            lines.append(f"config {key}: {old_config.get(key)} -> {new_config.get(key)}")
-    return lines

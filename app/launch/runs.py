@@ -1,5 +1,5 @@
 """The host's view of a run: can it be resumed, which containers of it are dead, recording
-an end its container could not record, and the report printed when it ends.
+an end its container could not record (app/launch/report.py prints how it ended).
 
 A run directory has one writer at a time (app/run_lock.py): the host never touches a run
 that someone else (a container, Compose, Slurm, another shell) is writing.
@@ -47,12 +47,8 @@ def resumable_run_dir(output_dir: Path, run_id: str) -> Path:
         raise UsageError(f"--resume {run_id}: no such run in {output_dir}")
     if record.get("status") == Status.COMPLETED:
         raise UsageError(f"--resume {run_id}: that run already completed; start a new one")
-    writer = run_lock.holder(run_dir)
-    if writer:
-        raise UsageError(
-            f"--resume {run_id}: the run is still being written by {writer}: "
-            "wait for it to end, or stop it, and resume then"
-        )
+    # Our own container first: its name tells the user what to stop. The lock also catches
+    # writers this engine cannot see (Slurm, another host on shared storage).
     found = run_containers(run_id)
     for container in found:
         if container.status in ALIVE:
@@ -60,6 +56,12 @@ def resumable_run_dir(output_dir: Path, run_id: str) -> Path:
                 f"--resume {run_id}: the run is still going in container {container.name}: "
                 f"wait for it, or stop it (docker stop {container.name}) and resume then"
             )
+    writer = run_lock.holder(run_dir)
+    if writer:
+        raise UsageError(
+            f"--resume {run_id}: the run is still being written by {writer}: "
+            "wait for it to end, or stop it, and resume then"
+        )
     # A manifest that says `running` with nobody writing it: the invoking process was
     # SIGKILLed and its container killed afterwards. The new container reuses the names.
     for container in found:
@@ -131,15 +133,3 @@ def _update_unless_written(run_dir: Path, change) -> None:
         updated = change(record) if record is not None else None
         if updated is not None:
             manifest.write_manifest(run_dir, updated)
-
-
-def report(run_dir: Path, echo=print) -> None:
-    """The end of `invoke train`: where the run is, how it ended, its test accuracy."""
-    record = read_record(run_dir, "run directory")
-    if record is None:
-        echo(f"run directory: {run_dir} (no manifest was written)")
-        return
-    accuracy = (record.get("metrics") or {}).get("test_accuracy")
-    echo(f"run directory: {run_dir}")
-    outcome = f"status: {record.get('status')}"
-    echo(outcome if accuracy is None else f"{outcome}, test accuracy: {accuracy:.4f}")

@@ -28,6 +28,7 @@ from app.launch.ports import check_listen, choose_port, display_host
 
 READY_TIMEOUT_S = 120
 TOKEN_FILE_IN_CONTAINER = "/run/trainbox/jupyter_token"
+LAB_START_PATH = "/lab/tree/" + settings.LAB_NOTEBOOKS.removeprefix(settings.LAB_ROOT + "/")
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def notebook_command(host_url: str, address: str, port: int) -> list[str]:
         "--ServerApp.port_retries=0",  # the port asked for, or fail: never a neighbour silently
         "--no-browser",
         "--ServerApp.allow_root=True",  # CI runs as root, and the container runs as the caller
-        f"--ServerApp.root_dir={settings.NOTEBOOK_MOUNT}",
+        f"--ServerApp.root_dir={settings.LAB_ROOT}",
         # Jupyter prints this (with the token) instead of the container-side address.
         f"--ServerApp.custom_display_url={host_url}",
     ]
@@ -134,9 +135,12 @@ def notebook_spec(
         command=notebook_command(host_url, *_binding(request, port, settings.NOTEBOOK_PORT)),
         role="notebook",
         mounts=[
-            # The image's copy of notebooks/ is shadowed by the user's folder, so what is saved
-            # from the browser lands in the repository, owned by the user.
-            containers.bind(str(notebook_dir), settings.NOTEBOOK_MOUNT, read_only=False),
+            # What is saved from the browser lands in the user's folders, owned by the user.
+            containers.bind(str(notebook_dir), settings.LAB_NOTEBOOKS, read_only=False),
+            containers.bind(str(output_dir), settings.LAB_OUTPUTS, read_only=False),
+            containers.bind(str(data_dir), settings.LAB_DATA, read_only=True),
+            # The same folders where training containers see them, so code written for
+            # one (`/outputs/<run id>`) works in the other.
             containers.bind(str(data_dir), settings.DATA_MOUNT, read_only=True),
             containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=False),
             containers.bind(str(token_path), TOKEN_FILE_IN_CONTAINER, read_only=True),
@@ -179,7 +183,8 @@ def notebook(request: ServiceRequest, echo=print, on_ready: Callable[[str], None
     port = choose_port(request.port, settings.NOTEBOOK_PORT, listen, echo)
     image = images.ensure_image(gpu=request.gpu, tag=request.image, echo=echo)
     token = secrets.token_urlsafe(32)
-    url = f"http://{display_host(listen)}:{port}/lab?token={token}"
+    # Opens with the file browser in notebooks/: a notebook made from the launcher lands there.
+    url = f"http://{display_host(listen)}:{port}{LAB_START_PATH}?token={token}"
     with token_file(token) as path:
         spec = notebook_spec(request, image.id, port, path)
         echo(f"starting JupyterLab on {listen}:{port} (Ctrl-C stops and removes it)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from app import manifest, settings
 from app.config import Config, ConfigError, load_config
 from app.container_env import LaunchFacts
-from app.launch import cluster, containers, images, runs
+from app.launch import cluster, containers, images, report, runs
 from app.launch.errors import TrainboxError, UsageError, boundary
 from app.launch.folders import ensure_writable_dir, resolve_dir
 from app.launch.provenance import git_state
@@ -35,6 +36,7 @@ class TrainRequest:
     reproduces: str | None = None  # recorded in the new manifest as `reproduces`
     workers: int | None = None  # > 1: MultiWorkerMirroredStrategy over N containers
     replay: dict[str, Any] = field(default_factory=dict)  # `invoke reproduce`: LaunchFacts' threads, isa_cap
+    sweep: tuple[str, int] | None = None  # `invoke sweep`: (sweep id, trial number), recorded in the manifest
 
 
 def load_request_config(request: TrainRequest, output_dir: Path) -> tuple[Path, Config]:
@@ -151,6 +153,8 @@ def launch_facts(request: TrainRequest, image) -> LaunchFacts:
         launched_by_invoke=True,  # the host reports the run directory itself
         reproduces=request.reproduces,
         **request.replay,
+        sweep_id=request.sweep[0] if request.sweep else None,
+        sweep_trial=request.sweep[1] if request.sweep else None,
     )
 
 
@@ -186,7 +190,7 @@ def training_spec(
     )
 
 
-def _prepare(request: TrainRequest, echo) -> tuple[Path, Path, Path, Config]:
+def prepare(request: TrainRequest, echo) -> tuple[Path, Path, Path, Config]:
     data_dir = resolve_dir(request.data_dir, settings.DEFAULT_DATA_DIR)
     output_dir = resolve_dir(request.output_dir, settings.DEFAULT_OUTPUT_DIR)
     config_file, config = load_request_config(request, output_dir)
@@ -218,7 +222,7 @@ def _run(spec: containers.ContainerSpec, run_id: str, workers: int, echo) -> tup
 def train(request: TrainRequest, echo=print) -> int:
     """Validate, run the training container (or N workers), record what it could not, report."""
     containers.check_engine_supports(request.gpu, request.limits)
-    data_dir, output_dir, config_file, _ = _prepare(request, echo)
+    data_dir, output_dir, config_file, _ = prepare(request, echo)
     cache_dir = resolve_dir(request.cache_dir, output_dir) if request.cache_dir else None
     if cache_dir is not None:
         ensure_writable_dir(cache_dir, "cache directory")
@@ -229,6 +233,7 @@ def train(request: TrainRequest, echo=print) -> int:
     spec = training_spec(request, run_id, facts, (data_dir, output_dir, config_file), cache_dir)
     echo(f"run {run_id}: training in {facts.image_tag} ({image.short_id})")
     workers = worker_count(request, run_dir)
+    started = time.monotonic()
     try:
         with boundary():
             status, failure = _run(spec, run_id, workers, echo)
@@ -238,7 +243,12 @@ def train(request: TrainRequest, echo=print) -> int:
     runs.record_unrecorded_end(run_dir, status)
     if failure:
         runs.note_failure(run_dir, failure)
-    runs.report(run_dir, echo)
     if failure and status != containers.EXIT_INTERRUPTED:
-        echo(f"trainbox: {failure}; continue with: invoke train --resume {run_id}")
+        echo(f"trainbox: {failure}")
+    invocation = report.Invocation(
+        data_dir, output_dir, cache_dir, gpu=request.gpu, image=request.image, limits=request.limits
+    )
+    record = runs.read_record(run_dir, "run directory")
+    for line in report.end_of_run(run_dir, record, time.monotonic() - started, invocation):
+        echo(line)
     return status

@@ -42,6 +42,9 @@ from app.train.errors import UserError
 STATE = "state.json"
 CHUNK_BYTES = 4 << 20  # rows per task: about this much output, so tiny images batch up
 MAX_CHUNK = 512
+# ... and at most this share of a folder, so the progress lines (every 10%) have something
+# to report: a folder of a few hundred large photos of small target size was one task.
+MAX_CHUNK_SHARE = 0.02
 # Progress is recorded every CHECKPOINT_S seconds and every CHECKPOINT_SHARE of the rows,
 # whichever comes first: a kill loses at most that much decoding.
 CHECKPOINT_S = 5.0
@@ -123,8 +126,8 @@ def oom_kills(root: Path = threads.CGROUP) -> int | None:
     return None
 
 
-def rows_per_chunk(pixels: Pixels) -> int:
-    return max(1, min(MAX_CHUNK, CHUNK_BYTES // pixels.item_bytes))
+def rows_per_chunk(pixels: Pixels, count: int) -> int:
+    return max(1, min(MAX_CHUNK, CHUNK_BYTES // pixels.item_bytes, int(count * MAX_CHUNK_SHARE)))
 
 
 # --- the partial entry ------------------------------------------------------------------
@@ -263,7 +266,7 @@ def _decode_all(partial: Path, state: Progress, source: cache.Source, pixels: Pi
         f"({_size(remaining * pixels.item_bytes)}, {workers} process{'es' if workers > 1 else ''})",
         flush=True,
     )
-    chunk = rows_per_chunk(pixels)
+    chunk = rows_per_chunk(pixels, len(source))
     descriptor = os.open(images_path, os.O_WRONLY)
     kills_before = oom_kills() or 0
     executor = _executor(workers)

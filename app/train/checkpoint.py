@@ -1,4 +1,5 @@
-"""Per-epoch checkpoints: model + optimizer (model.keras) and RNG state + epoch (state.json).
+"""Per-epoch checkpoints: model + optimizer (model.keras) and RNG state + epoch (state.json),
+and with `training.restore_best` the best epoch's weights so far (best.npz).
 
 Each checkpoint is a folder written under a temporary name, fsynced, then renamed into
 place, so `checkpoints/epoch-NNNN/` is complete or absent. The last KEEP are kept.
@@ -22,6 +23,15 @@ KEEP = 2
 PREFIX = "epoch-"
 MODEL_FILE = "model.keras"
 STATE_FILE = "state.json"
+BEST_FILE = "best.npz"
+
+
+@dataclass
+class Best:
+    """The weights of the epoch with the lowest validation loss so far (model.get_weights order)."""
+
+    epoch: int
+    weights: list[np.ndarray]
 
 
 @dataclass
@@ -30,6 +40,7 @@ class Restored:
     epoch: int  # epochs completed
     history: list[dict]
     name: str
+    best: Best | None = None
 
 
 def _fsync_file(path: Path) -> None:
@@ -37,7 +48,9 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def save(directory: Path, model: keras.Model, epoch: int, history: list[dict]) -> Path:
+def save(
+    directory: Path, model: keras.Model, epoch: int, history: list[dict], best: Best | None = None
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     name = f"{PREFIX}{epoch:04d}"
     final = directory / name
@@ -51,8 +64,13 @@ def save(directory: Path, model: keras.Model, epoch: int, history: list[dict]) -
             "rng_state": [keras.ops.convert_to_numpy(v).tolist() for v in rng_variables(model)],
             "history": history,
         }
+        written = [staging / MODEL_FILE, staging / STATE_FILE]
+        if best is not None:
+            state["best_epoch"] = best.epoch
+            np.savez(staging / BEST_FILE, *best.weights)
+            written.append(staging / BEST_FILE)
         (staging / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
-        for path in (staging / MODEL_FILE, staging / STATE_FILE):
+        for path in written:
             _fsync_file(path)
         fsync_dir(staging)
         if final.exists():  # a previous attempt at this epoch (resumed after a kill): replace it
@@ -92,7 +110,15 @@ def load(path: Path) -> Restored:
     history = state["history"]
     if len(history) != epoch:
         raise ValueError(f"history has {len(history)} epochs, expected {epoch}")
-    return Restored(model=model, epoch=epoch, history=history, name=path.name)
+    return Restored(model=model, epoch=epoch, history=history, name=path.name, best=_load_best(path, state))
+
+
+def _load_best(path: Path, state: dict) -> Best | None:
+    if "best_epoch" not in state:
+        return None
+    with np.load(path / BEST_FILE, allow_pickle=False) as arrays:
+        weights = [arrays[f"arr_{index}"] for index in range(len(arrays.files))]
+    return Best(epoch=int(state["best_epoch"]), weights=weights)
 
 
 def load_newest(directory: Path) -> tuple[Restored | None, list[dict]]:

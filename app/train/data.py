@@ -185,7 +185,24 @@ def lookup(split: Split):
     return read
 
 
-def training_pipeline(split: Split, batch_size: int, seed: int, first_epoch: int, epochs: int):
+def with_class_weights(dataset, class_weights: np.ndarray | None):
+    """(images, labels) batches -> (images, labels, per-example weights of their class)."""
+    if class_weights is None:
+        return dataset
+    import tensorflow as tf
+
+    table = tf.constant(class_weights, dtype=tf.float32)
+    return dataset.map(lambda images, labels: (images, labels, tf.gather(table, labels)))
+
+
+def training_pipeline(
+    split: Split,
+    batch_size: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    class_weights: np.ndarray | None = None,
+):
     """All remaining epochs back to back; fit() consumes batches_per_epoch batches per epoch."""
     import tensorflow as tf
 
@@ -199,12 +216,12 @@ def training_pipeline(split: Split, batch_size: int, seed: int, first_epoch: int
         positions.set_shape((size,))
         return tf.data.Dataset.from_tensor_slices(positions).batch(batch_size)
 
-    return (
+    batches = (
         tf.data.Dataset.range(first_epoch, epochs)
         .flat_map(epoch_batches)
         .map(lookup(split), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(PREFETCH_BATCHES)
     )
+    return with_class_weights(batches, class_weights).prefetch(PREFETCH_BATCHES)
 
 
 def batches_per_epoch(split: Split, batch_size: int) -> int:

@@ -119,7 +119,14 @@ def global_batches_per_epoch(examples: int, per_worker_batch: int, workers: int)
 
 
 def training_dataset(
-    strategy, workers: int, split, per_worker_batch: int, seed: int, first_epoch: int, epochs: int
+    strategy,
+    workers: int,
+    split,
+    per_worker_batch: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    class_weights=None,
 ):
     """The remaining epochs as a distributed dataset, and its global batches per epoch.
 
@@ -134,7 +141,7 @@ def training_dataset(
     import numpy as np
     import tensorflow as tf
 
-    from app.train.data import PREFETCH_BATCHES, lookup
+    from app.train.data import PREFETCH_BATCHES, lookup, with_class_weights
     from app.train.files import epoch_order
 
     replicas = strategy.num_replicas_in_sync
@@ -163,13 +170,12 @@ def training_dataset(
 
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return (
+        batches = (
             tf.data.Dataset.range(first_epoch, epochs)
             .flat_map(epoch_batches)
             .map(lookup(split), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(PREFETCH_BATCHES)
-            .with_options(options)
         )
+        return with_class_weights(batches, class_weights).prefetch(PREFETCH_BATCHES).with_options(options)
 
     return strategy.distribute_datasets_from_function(for_pipeline), steps
 

@@ -15,7 +15,7 @@ import numpy as np
 from app import manifest
 from app.config import Config, load_config
 from app.manifest import Status
-from app.train.plots import learning_curves_figure
+from app.train.plots import learning_curves_figure, run_title
 
 
 @dataclass
@@ -28,6 +28,11 @@ class FinishedRun:
     @property
     def run_id(self) -> str:
         return self.record["run_id"]
+
+    @property
+    def title(self) -> str:
+        """What the run's figures say above them: run id, test accuracy, changed config keys."""
+        return run_title(self.run_id, self.record.get("metrics"), self.config.to_dict())
 
     def load_model(self):
         import keras
@@ -75,9 +80,9 @@ def load_run(run_dir: str | Path) -> FinishedRun:
     return FinishedRun(run_dir, record, load_config(run_dir / "config.yaml"), history)
 
 
-def plot_learning_curves(history: list[dict]):
-    """Loss and accuracy per epoch, train and validation, as a matplotlib Figure."""
-    return learning_curves_figure(history)
+def plot_learning_curves(history: list[dict], title: str | None = None):
+    """Loss and accuracy per epoch, train and validation, as a matplotlib Figure (`run.title`)."""
+    return learning_curves_figure(history, title)
 
 
 @dataclass

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # importing Keras loads TensorFlow: the preflight reads the n
 CONFIG_NAME = "config.yaml"
 CLASS_NAMES_NAME = "class_names.json"
 MODEL_NAME = "model.keras"
+LEARNING_CURVES_NAME = "learning_curves.png"
 
 
 def json_safe(value):
@@ -57,22 +58,21 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
     manifest.write_bytes_atomic(run_dir / "history.csv", buffer.getvalue().encode("utf-8"))
 
 
-def save_learning_curves(run_dir: Path, history: list[dict]) -> None:
-    """learning_curves.png: loss and accuracy per epoch."""
+def save_learning_curves(run_dir: Path, history: list[dict], title: str) -> None:
+    """learning_curves.png: loss and accuracy per epoch, titled with the run (plots.run_title)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from app.train.plots import learning_curves_figure
+    from app.train.plots import learning_curves_figure, png_bytes
 
     figure = learning_curves_figure(history)
     try:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=100)
+        png = png_bytes(figure, title)
     finally:
         plt.close(figure)
-    manifest.write_bytes_atomic(run_dir / "learning_curves.png", buffer.getvalue())
+    manifest.write_bytes_atomic(run_dir / LEARNING_CURVES_NAME, png)
 
 
 def save_model(model: keras.Model, run_dir: Path) -> None:

@@ -3,8 +3,9 @@
 start     claim the run: a new one gets its directory (and its lock), config.yaml and a
           `running` manifest; a resumed one a `resumes` entry. Build the model, or restore
           it from the newest checkpoint that loads.
-fit       train the remaining epochs; after each: checkpoint, history, manifest.
-evaluate  the model on the test split.
+fit       train the remaining epochs (or until early stopping); after each: checkpoint,
+          history, manifest. Then, with restore_best, the best epoch's weights.
+evaluate  the model on the test split; the results to look at (app/train/results.py).
 finish    model.keras, learning_curves.png and the `completed` manifest.
 """
 
@@ -22,7 +23,8 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, data, distribute, environment, numerics, outputs
+from app.train import checkpoint, control, data, distribute, environment, hparams, numerics, outputs, plots
+from app.train import results as test_results
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
 from app.train.model import build_model, compile_model, weights_sha256
@@ -46,6 +48,7 @@ class Run:
         self.history: list[dict] = []
         self.model: keras.Model | None = None
         self.first_epoch = 0
+        self.best: checkpoint.Best | None = None  # with training.restore_best
 
     def save_manifest(self) -> None:
         manifest.write_record(self.run_dir, self.record)
@@ -160,12 +163,14 @@ def new_record(
     run: Run, facts: dict, determinism: dict, data_record: dict, cluster_record: dict
 ) -> RunRecord:
     now = manifest.utc_now()
-    reproduces = {"reproduces": run.launch.reproduces} if run.launch.reproduces else {}
+    lineage = {"reproduces": run.launch.reproduces} if run.launch.reproduces else {}
+    if run.launch.sweep_id and run.launch.sweep_trial is not None:
+        lineage["sweep"] = {"id": run.launch.sweep_id, "trial": run.launch.sweep_trial}
     return RunRecord(
         run_id=run.run_id,
         status=Status.RUNNING,
         created_at=now,
-        **reproduces,
+        **lineage,
         config=run.config.to_dict(),
         seed=run.config.seed,
         determinism=determinism,
@@ -198,6 +203,7 @@ def record_resume(
 def restore_or_build_model(run: Run, restored: checkpoint.Restored | None, dataset: data.Dataset) -> None:
     if restored is not None:
         run.model, run.first_epoch, run.history = restored.model, restored.epoch, restored.history
+        run.best = restored.best
         print(f"resuming run {run.run_id} from {restored.name} (epoch {run.first_epoch})", flush=True)
         return
     config = run.config
@@ -229,13 +235,19 @@ class EpochRecorder(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, **outputs.json_safe({k: float(v) for k, v in (logs or {}).items()})}
         row["seconds"] = round(time.monotonic() - self.started, 3)
         run = self.run
+        training = run.config.training
         with critical():
             run.history.append(row)
-            checkpoint.save(run.run_dir / "checkpoints", self.model, epoch + 1, run.history)
+            if training.restore_best and control.best_epoch(run.history) == epoch + 1:
+                run.best = checkpoint.Best(epoch + 1, self.model.get_weights())
+            best = run.best if training.restore_best else None
+            checkpoint.save(run.run_dir / "checkpoints", self.model, epoch + 1, run.history, best)
             outputs.write_history(run.run_dir, run.history)
             run.record.epochs_completed = epoch + 1
             run.record.metrics = run.final_metrics()
             run.save_manifest()
+        if control.stops_early(run.history, training.early_stopping_patience):
+            self.model.stop_training = True
 
 
 def tensorboard_callbacks(run_dir: Path) -> list:
@@ -248,11 +260,46 @@ def tensorboard_callbacks(run_dir: Path) -> list:
 
 
 def fit(run: Run, dataset: data.Dataset, strategy) -> None:
+    """Train the remaining epochs (unless the run already stopped early), then settle on the
+    weights the run keeps: the last epoch's, or with training.restore_best the best one's."""
+    training = run.config.training
+    if control.watches_validation(training) and dataset.validation is None:
+        raise UserError(
+            "training.early_stopping_patience / restore_best watch the validation loss, but this "
+            "data has no validation images: set data.validation, or a data.validation_split that "
+            "leaves some"
+        )
+    done = run.first_epoch >= training.epochs or control.stops_early(
+        run.history, training.early_stopping_patience
+    )
+    if not done:
+        train_epochs(run, dataset, strategy)
+    keep_weights(run)
+
+
+def class_weights(run: Run, dataset: data.Dataset):
+    """The per-class loss weights (training.class_weight), recorded in the manifest; or None."""
+    if run.config.training.class_weight != "balanced":
+        return None
+    weights = control.balanced_class_weights(dataset.train.labels, len(dataset.class_names))
+    run.record.class_weights = {
+        name: float(weight) for name, weight in zip(dataset.class_names, weights, strict=True)
+    }
+    return weights
+
+
+def schedule_callbacks(run: Run) -> list:
+    training = run.config.training
+    if training.lr_schedule == "constant":
+        return []
+    return [keras.callbacks.LearningRateScheduler(lambda epoch, _: control.learning_rate(training, epoch))]
+
+
+def train_epochs(run: Run, dataset: data.Dataset, strategy) -> None:
     """Train from run.first_epoch to the configured epochs, recording after each one."""
     config = run.config
     training = config.training
-    if run.first_epoch >= training.epochs:
-        return
+    weights = class_weights(run, dataset)
     if strategy is not None:  # global batch = per-worker batch x workers, sharded by worker
         train_data, batches = distribute.training_dataset(
             strategy,
@@ -262,10 +309,11 @@ def fit(run: Run, dataset: data.Dataset, strategy) -> None:
             config.seed,
             run.first_epoch,
             training.epochs,
+            weights,
         )
     else:
         train_data = data.training_pipeline(
-            dataset.train, training.batch_size, config.seed, run.first_epoch, training.epochs
+            dataset.train, training.batch_size, config.seed, run.first_epoch, training.epochs, weights
         )
         batches = data.batches_per_epoch(dataset.train, training.batch_size)
     validation = dataset.validation
@@ -276,10 +324,29 @@ def fit(run: Run, dataset: data.Dataset, strategy) -> None:
         initial_epoch=run.first_epoch,
         steps_per_epoch=batches,
         validation_data=validation_data,
-        callbacks=[EpochRecorder(run), *tensorboard_callbacks(run.run_dir)],
+        # The schedule first: it adds the epoch's learning rate to the logs the others record.
+        callbacks=[*schedule_callbacks(run), EpochRecorder(run), *tensorboard_callbacks(run.run_dir)],
         shuffle=False,  # the pipeline already orders each epoch from (seed, epoch)
         verbose=2,
     )
+
+
+def keep_weights(run: Run) -> None:
+    """With restore_best, the best epoch's weights replace the last epoch's; the manifest says
+    which epoch's weights the run keeps, and whether it stopped early."""
+    training = run.config.training
+    if not control.watches_validation(training):
+        return
+    last = len(run.history)
+    record = run.record
+    record.best_epoch = control.best_epoch(run.history)
+    if training.early_stopping_patience is not None:
+        record.stopped_early = last < training.epochs
+    record.weights_epoch = last
+    if training.restore_best and run.best is not None:
+        if run.best.epoch != last:
+            run.model.set_weights(run.best.weights)
+        record.weights_epoch = run.best.epoch
 
 
 # --- evaluate and finish ---------------------------------------------------------------------
@@ -293,6 +360,19 @@ def evaluate(run: Run, dataset: data.Dataset) -> dict:
             data.eval_pipeline(dataset.test, run.config.training.batch_size), verbose=0, return_dict=True
         )
         metrics.update(test_accuracy=float(results["accuracy"]), test_loss=float(results["loss"]))
+        if run.cluster.is_chief:  # the other workers write into a throwaway folder
+            metrics.update(
+                test_results.write_results(
+                    run.run_dir,
+                    run.run_id,
+                    run.model,
+                    dataset.test,
+                    dataset.class_names,
+                    run.config.training.batch_size,
+                    step=len(run.history),
+                    run_title=plots.run_title(run.run_id, metrics, run.config.to_dict()),
+                )
+            )
     return metrics
 
 
@@ -300,7 +380,11 @@ def finish(run: Run, metrics: dict) -> None:
     """The model, its curves, then the `completed` manifest; a signal waits until all are written."""
     with critical():
         outputs.save_model(run.model, run.run_dir)
-        outputs.save_learning_curves(run.run_dir, run.history)
+        title = plots.run_title(run.run_id, outputs.json_safe(metrics), run.config.to_dict())
+        outputs.save_learning_curves(run.run_dir, run.history, title)
+        hparams.write_hparams(
+            run.run_dir / "tensorboard", run.run_id, run.config.to_dict(), metrics, run.config.training.epochs
+        )
         record = run.record
         record.metrics = outputs.json_safe(metrics)
         record.weights_sha256 = weights_sha256(run.model)

@@ -23,6 +23,7 @@ from bench.steps import (
     quota_threads,
     rebuild,
     startup,
+    sweep_parallel,
     training_options,
 )
 
@@ -42,4 +43,5 @@ STEPS: tuple[Step, ...] = (
     training_options.STEP,
     quota_threads.STEP,
     multiworker.STEP,
+    sweep_parallel.STEP,
 )

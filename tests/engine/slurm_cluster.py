@@ -109,11 +109,16 @@ class SlurmCluster:
                 parts.append(f"--- {name}\n" + path.read_text(errors="replace")[-2500:])
         return "\n".join(parts)
 
-    def sbatch(self, script: Path, *args: str, cwd: Path, env: dict | None = None,
-               options: list[str] | None = None) -> str:
+    def sbatch(
+        self, script: Path, *args: str, cwd: Path, env: dict | None = None, options: list[str] | None = None
+    ) -> str:
         result = subprocess.run(
             ["sbatch", "--parsable", *(options or []), str(script), *args],
-            cwd=cwd, env={**self.env, **(env or {})}, capture_output=True, text=True, check=True,
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return result.stdout.strip().split(";")[0]
 
@@ -121,8 +126,9 @@ class SlurmCluster:
         """Poll until the job leaves the queue; its final state from scontrol."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            result = subprocess.run(["scontrol", "show", "job", job_id], env=self.env,
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                ["scontrol", "show", "job", job_id], env=self.env, capture_output=True, text=True
+            )
             state = next((f.split("=", 1)[1] for f in result.stdout.split() if f.startswith("JobState=")), "")
             if state and state not in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING"):
                 return state

@@ -54,9 +54,22 @@ def test_two_workers_reach_the_one_worker_bar(cpu_image, engine, tmp_path):
 def test_a_killed_worker_stops_the_other_and_the_run_resumes(cpu_image, engine, tmp_path):
     epochs = 10
     process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "train", "--workers", "2", "--output-dir", str(tmp_path),
-         "--set", f"training.epochs={epochs}"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "train",
+            "--workers",
+            "2",
+            "--output-dir",
+            str(tmp_path),
+            "--set",
+            f"training.epochs={epochs}",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         run_dir = wait_for_epoch(tmp_path, process, epoch=2)
@@ -101,24 +114,40 @@ def wait_for_epoch(output_dir: Path, process: subprocess.Popen, epoch: int, time
 def test_compose_multiworker_profile(cpu_image, engine, tmp_path):
     tmp_path.chmod(0o755)
     project = f"trainbox-mw-{os.getpid()}"
-    env = {**os.environ, "UID": str(os.getuid()), "GID": str(os.getgid()),
-           "TRAINBOX_OUTPUT_DIR": str(tmp_path), "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data")}
+    env = {
+        **os.environ,
+        "UID": str(os.getuid()),
+        "GID": str(os.getgid()),
+        "TRAINBOX_OUTPUT_DIR": str(tmp_path),
+        "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"),
+    }
     compose = ["docker", "compose", "-p", project, "--profile", "multiworker"]
     (REPO_ROOT / "data").mkdir(exist_ok=True)
     try:
         result = subprocess.run(
             [*compose, "up", "--abort-on-container-failure", "worker-0", "worker-1"],
-            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200,
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1200,
         )
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-        states = subprocess.run([*compose, "ps", "-a", "--format", "json"], cwd=REPO_ROOT, env=env,
-                                capture_output=True, text=True, check=True).stdout
+        states = subprocess.run(
+            [*compose, "ps", "-a", "--format", "json"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         services = [json.loads(line) for line in states.splitlines() if line.strip()]
         exits = {service["Service"]: service["ExitCode"] for service in services}
         assert exits["worker-0"] == 0 and exits["worker-1"] == 0, exits
     finally:
-        subprocess.run([*compose, "down", "--remove-orphans"], cwd=REPO_ROOT, env=env,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [*compose, "down", "--remove-orphans"], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120
+        )
     compose_label = {"label": f"com.docker.compose.project={project}"}
     assert not engine.containers.list(all=True, filters=compose_label)
     assert not engine.networks.list(filters=compose_label)

@@ -114,8 +114,8 @@ def test_services_are_hardened_like_the_invoke_tasks():
         assert service["pids_limit"] == reference["pids_limit"], name
         assert service["labels"]["trainbox.project"] == reference["labels"]["trainbox.project"], name
         mounts = {volume["target"]: volume.get("read_only", False) for volume in service.get("volumes", [])}
-        if "/data" in mounts and name != "data":
-            assert mounts["/data"] is True, f"{name}: data must be read-only"
+        for target in (t for t in mounts if t.endswith("/data") and name != "data"):  # also /lab/data
+            assert mounts[target] is True, f"{name}: data must be read-only ({target})"
         for port in service.get("ports", []):
             assert port["host_ip"] == "127.0.0.1", name
         if name.endswith("-gpu"):
@@ -166,6 +166,9 @@ def test_compose_notebook_needs_its_token_and_binds_localhost(project, dirs, tmp
     url = f"http://127.0.0.1:{port}/api/status"
     assert wait_for_http(url, timeout_s=120).status_code == 403
     assert requests.get(url, params={"token": token}, timeout=10).status_code == 200
+    # The file browser's root holds the three folders, as with `invoke notebook`.
+    root = requests.get(f"http://127.0.0.1:{port}/api/contents", params={"token": token}, timeout=10)
+    assert {item["name"] for item in root.json()["content"]} == {"data", "notebooks", "outputs"}
 
 
 def test_missing_data_dir_is_an_error_not_a_root_owned_folder(project, dirs, tmp_path):

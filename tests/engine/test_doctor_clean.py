@@ -42,7 +42,14 @@ def test_clean_removes_exactly_the_project_objects(engine, cpu_image):
     labels = {"trainbox.project": "trainbox", **marker}
     ours = engine.containers.create("trainbox-base:bookworm", ["sleep", "60"], labels=labels)
     ours.start()
-    stranger = engine.containers.create("trainbox-base:bookworm", ["true"], labels=marker)
+    # Another project's container: from an image without the project label (the base image
+    # carries it, and a container inherits its image's labels).
+    stranger_image, _ = engine.images.build(
+        fileobj=io.BytesIO(b"FROM scratch\nLABEL other.project=theirs\n"),
+        tag=f"trainbox-stranger-{marker['trainbox.test'][:8]}:x",
+        rm=True,
+    )
+    stranger = engine.containers.create(stranger_image.id, ["true"], labels=marker)
     network = engine.networks.create(f"trainbox-test-{marker['trainbox.test'][:8]}", labels=labels)
     volume = engine.volumes.create(labels=labels)
     dockerfile = (
@@ -65,3 +72,4 @@ def test_clean_removes_exactly_the_project_objects(engine, cpu_image):
         assert clean(extra_labels=marker, echo=said.append) == [] and said[-1] == "nothing to remove"
     finally:
         stranger.remove(force=True)
+        engine.images.remove(stranger_image.id, force=True)

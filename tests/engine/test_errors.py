@@ -65,7 +65,10 @@ def training_containers(engine, output_dir: Path) -> list:
 def start_training(output_dir: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "invoke", "train", "--output-dir", str(output_dir), *TINY, *extra],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, **(env or {})},
     )
 
@@ -107,8 +110,11 @@ def bad_yaml(tmp_path_factory) -> Path:
 HOST_ERRORS = {
     # a path under a regular file cannot be created, even by root (CI runs as root)
     "output dir not writable": (["--output-dir", "/etc/hostname/outputs"], 1, ["/etc/hostname/outputs"]),
-    "data dir missing": (["--data-dir", "/nonexistent/data", "--set", "data.train=mine/train",
-                          "--set", "data.test=null"], 2, ["data directory not found", "/nonexistent/data"]),
+    "data dir missing": (
+        ["--data-dir", "/nonexistent/data", "--set", "data.train=mine/train", "--set", "data.test=null"],
+        2,
+        ["data directory not found", "/nonexistent/data"],
+    ),
     "image missing": (["--image", "trainbox:nope"], 2, ["trainbox:nope not found"]),
     "invalid yaml": (["--config", "{bad_yaml}"], 2, ["invalid YAML", "line 4", "column"]),
     "wrong type": (["--set", "training.epochs=abc"], 2, ["training.epochs", "integer"]),
@@ -142,8 +148,18 @@ def test_escape_through_a_symlink_in_the_data_dir(tmp_path, no_leftovers):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "elsewhere").symlink_to("/etc")
-    result = invoke("train", "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "out"),
-                    "--set", "data.train=elsewhere", "--set", "data.test=null", timeout=120)
+    result = invoke(
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--set",
+        "data.train=elsewhere",
+        "--set",
+        "data.test=null",
+        timeout=120,
+    )
     assert_one_line_error(result, "data.train", "escapes the data directory")
     assert result.returncode == 2
     assert_nothing_claims_completion(tmp_path / "out")
@@ -161,12 +177,24 @@ def test_notebook_on_a_busy_port_is_one_line(no_leftovers):
 # --- failures of a running container ---------------------------------------------------------------
 
 
-def test_container_killed_for_memory_is_explained_and_the_run_marked_failed(tmp_path, cpu_image,
-                                                                            no_leftovers):
+def test_container_killed_for_memory_is_explained_and_the_run_marked_failed(
+    tmp_path, cpu_image, no_leftovers
+):
     # 256x256 inputs with 64 filters need far more than 600 MB in the first epoch; TF starts in less.
-    result = invoke("train", "--output-dir", str(tmp_path), "--memory", "600m",
-                    "--set", "data.image_size=[256,256]", "--set", "model.conv_filters=[64]",
-                    "--set", "training.epochs=2", timeout=600)
+    result = invoke(
+        "train",
+        "--output-dir",
+        str(tmp_path),
+        "--memory",
+        "600m",
+        "--set",
+        "data.image_size=[256,256]",
+        "--set",
+        "model.conv_filters=[64]",
+        "--set",
+        "training.epochs=2",
+        timeout=600,
+    )
     line = assert_one_line_error(result, "out of memory", "limit 600m", "exit 137", "--memory")
     assert result.returncode == 137, line
     (run_dir,) = runs(tmp_path)
@@ -178,8 +206,11 @@ def test_container_killed_for_memory_is_explained_and_the_run_marked_failed(tmp_
 def checkpoint_files(run_dir: Path) -> dict[str, str]:
     """Every file under checkpoints/, by relative path, with its sha256."""
     root = run_dir / "checkpoints"
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def assert_checkpoints_complete(run_dir: Path, epochs_completed: int) -> None:
@@ -227,8 +258,9 @@ def test_run_killed_for_memory_keeps_the_checkpoints_from_before(tmp_path, engin
     before = checkpoint_files(run_dir)
     epochs = manifest(run_dir)["epochs_completed"]
 
-    result = invoke("train", "--output-dir", str(tmp_path), "--resume", run_dir.name,
-                    "--memory", TINY_MEMORY, timeout=600)
+    result = invoke(
+        "train", "--output-dir", str(tmp_path), "--resume", run_dir.name, "--memory", TINY_MEMORY, timeout=600
+    )
     line = assert_one_line_error(result, "out of memory", f"limit {TINY_MEMORY}", "exit 137")
     assert result.returncode == 137, line
     record = manifest(run_dir)
@@ -244,8 +276,9 @@ DISK_MARGIN = 256 * 1024
 BIG_CHECKPOINT = ["--set", "model.dense_units=1024"]
 
 
-def test_disk_full_during_a_run_marks_it_failed_and_keeps_its_checkpoints(small_disk, engine, cpu_image,
-                                                                          no_leftovers):
+def test_disk_full_during_a_run_marks_it_failed_and_keeps_its_checkpoints(
+    small_disk, engine, cpu_image, no_leftovers
+):
     output_dir = small_disk / "outputs"
     output_dir.mkdir()
     process = start_training(output_dir, *RESUMABLE, *BIG_CHECKPOINT)
@@ -339,10 +372,12 @@ def assert_hardened(container, output_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_stops_the_hardened_container_and_marks_the_run_interrupted(signum, tmp_path, engine,
-                                                                            cpu_image, no_leftovers):
-    process = start_training(tmp_path, "--set", "training.epochs=500", "--set", "training.batch_size=4",
-                             env=SECRETS)
+def test_signal_stops_the_hardened_container_and_marks_the_run_interrupted(
+    signum, tmp_path, engine, cpu_image, no_leftovers
+):
+    process = start_training(
+        tmp_path, "--set", "training.epochs=500", "--set", "training.batch_size=4", env=SECRETS
+    )
     try:
         run_dir, container = wait_until_training(engine, tmp_path, process)
         assert_hardened(container, tmp_path)

@@ -24,8 +24,12 @@ def gpu_image(engine):
 def test_gpu_image_holds_a_cuda_build_of_tensorflow(engine, gpu_image):
     output = engine.containers.run(
         settings.image_tag(gpu=True),
-        ["python", "-c", "import os, app, tensorflow as tf; i = tf.sysconfig.get_build_info(); "
-                         "print(os.getuid(), i['is_cuda_build'], i.get('cuda_version'))"],
+        [
+            "python",
+            "-c",
+            "import os, app, tensorflow as tf; i = tf.sysconfig.get_build_info(); "
+            "print(os.getuid(), i['is_cuda_build'], i.get('cuda_version'))",
+        ],
         remove=True,
     ).decode()
     uid, cuda, cuda_version = output.split()[-3:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -30,14 +31,24 @@ def git(*args: str) -> str:
 def test_cpu_image_labels(cpu_image):
     labels = cpu_image.labels
     assert labels["org.opencontainers.image.revision"] == git("rev-parse", "HEAD")
-    assert datetime.fromisoformat(labels["org.opencontainers.image.created"])
+    created = datetime.fromisoformat(labels["org.opencontainers.image.created"])
+    assert created == datetime.fromisoformat(git("log", "-1", "--format=%cI"))
     assert labels["org.opencontainers.image.source"].startswith("https://")
     assert labels["org.opencontainers.image.version"] == "0.1.0"
     lock = (REPO_ROOT / "requirements" / "cpu.lock").read_bytes()
     assert labels["trainbox.lock_sha256"] == hashlib.sha256(lock).hexdigest()
-    assert labels["trainbox.git_dirty"] in {"true", "false"}
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    assert labels["trainbox.git_dirty"] == str(dirty).lower()
     assert labels["trainbox.variant"] == "cpu"
     assert labels["org.opencontainers.image.base.name"] == "trainbox-base:bookworm"
+
+
+def test_building_the_same_tree_again_keeps_the_image_id(engine, cpu_image):
+    """Nothing in the build changes with the clock: the suite's own builds never replace
+    the image the other tests hold."""
+    result = invoke("build")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert engine.images.get(settings.image_tag()).id == cpu_image.id
 
 
 def test_imports_app_and_tensorflow_as_non_root(engine, cpu_image):
@@ -77,8 +88,10 @@ def test_image_is_slim(engine, cpu_image):
     output = engine.containers.run(settings.image_tag(), ["sh", "-c", script], user="0", remove=True).decode()
     assert output == ""
     # What replaced scikit-learn: the digits, split at build time.
-    check = ("import numpy; d = numpy.load('/opt/venv/share/trainbox/digits.npz'); "
-             "print(len(d['train']), len(d['test']), d['images'].shape)")
+    check = (
+        "import numpy; d = numpy.load('/opt/venv/share/trainbox/digits.npz'); "
+        "print(len(d['train']), len(d['test']), d['images'].shape)"
+    )
     output = engine.containers.run(settings.image_tag(), ["python", "-c", check], remove=True).decode()
     assert output.split() == ["1437", "360", "(1797,", "8,", "8)"]
 
@@ -203,7 +216,5 @@ def test_pip_failure_names_the_failing_step(engine, tmp_path):
         line = assert_one_line_error(result, "image build failed at Step")
         assert "pip install" in line
     finally:
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             engine.images.remove("trainbox:test-broken", force=True)
-        except docker.errors.ImageNotFound:
-            pass

@@ -7,22 +7,26 @@ import os
 import shutil
 import signal
 import socket
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
+from app import settings
 from app.launch import containers
 from app.launch.engine import client
 from app.settings import NOTEBOOK_MOUNT as NOTEBOOK_DIR_IN_CONTAINER
+from tests.engine.egress import attach_when_started
 from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
 from tests.helpers import assert_gone_within, assert_one_line_error, invoke
 
 pytestmark = pytest.mark.docker
 
 URL_PATTERN = (
-    r"JupyterLab is ready: open\s+(?P<url>http://127\.0\.0\.1:(?P<port>\d+)/lab\?token=(?P<token>[\w-]+))"
+    r"JupyterLab is ready: open\s+"
+    r"(?P<url>http://127\.0\.0\.1:(?P<port>\d+)/lab/tree/notebooks\?token=(?P<token>[\w-]+))"
 )
 
 
@@ -32,11 +36,16 @@ def tiny_run(tmp_path_factory, cpu_image):
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, tiny_run):
-    """One JupyterLab for the module, started like a user starts it; Ctrl-C'd at the end."""
+def lab(tmp_path_factory, tiny_run, cpu_image):
+    """One JupyterLab for the module, started like a user starts it; Ctrl-C'd at the end.
+
+    A packet sniffer joins its network namespace the moment the container exists, before
+    JupyterLab answers, and sees everything it sends from then on (`lab.egress`).
+    """
     data_dir, output_dir, _ = tiny_run
     notebook_dir = tmp_path_factory.mktemp("notebooks")
     baseline = project_objects()
+    sniffing = attach_when_started("notebook", cpu_image.id, baseline["containers"])
     server = Server(
         [
             "notebook",
@@ -51,7 +60,11 @@ def lab(tmp_path_factory, tiny_run):
     )
     server.notebook_dir = notebook_dir
     server.baseline = baseline
+    sniffing["thread"].join(timeout=60)
+    assert "egress" in sniffing, sniffing.get("error")
+    server.egress = sniffing["egress"]
     yield server
+    server.egress.remove()
     server.interrupt()
 
 
@@ -79,8 +92,12 @@ def test_published_on_localhost_only_and_token_not_in_inspect(lab):
     assert container.attrs["Config"]["User"] == containers.invoking_user()
     assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
     mounts = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}
-    assert (
-        mounts["/data"] is False and mounts["/outputs"] is True and mounts[NOTEBOOK_DIR_IN_CONTAINER] is True
+    assert mounts["/data"] is False and mounts["/outputs"] is True
+    # The file browser's root: notebooks and runs writable, the data read-only.
+    assert (mounts[settings.LAB_NOTEBOOKS], mounts[settings.LAB_OUTPUTS], mounts[settings.LAB_DATA]) == (
+        True,
+        True,
+        False,
     )
 
 
@@ -166,7 +183,10 @@ def test_saved_notebook_lands_in_notebooks_owned_by_user(lab):
         "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
     }
     saved = requests.put(
-        api(lab, "/api/contents/saved_from_browser.ipynb"), json=notebook, headers=headers, timeout=30
+        api(lab, "/api/contents/notebooks/saved_from_browser.ipynb"),
+        json=notebook,
+        headers=headers,
+        timeout=30,
     )
     assert saved.status_code in (200, 201), saved.text
     path = lab.notebook_dir / "saved_from_browser.ipynb"
@@ -174,12 +194,76 @@ def test_saved_notebook_lands_in_notebooks_owned_by_user(lab):
     assert (path.stat().st_uid, path.stat().st_gid) == (os.getuid(), os.getgid())
 
 
-def test_lab_ui_loads_in_headless_chromium(lab, artifacts):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+def test_lab_in_headless_chromium_opens_a_runs_plot_and_asks_nothing_of_the_internet(
+    lab, tiny_run, artifacts
+):
+    """A user's first minute: JupyterLab opens in notebooks/, the file browser's root holds
+    data, notebooks and outputs, and a run's learning curves open from it; meanwhile the
+    container sends nothing anywhere (no news feed, no update check, no PyPI lookups)."""
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
+
+    _, _, run_id = tiny_run
+    driver = chromium()
+    try:
+        driver.get(lab.match.group("url"))
+        wait = WebDriverWait(driver, 120)
+        wait.until(expected_conditions.presence_of_element_located((By.ID, "jp-main-dock-panel")))
+        wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-Launcher")))
+        crumbs = wait.until(
+            expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-BreadCrumbs"))
+        )
+        wait.until(lambda _: "notebooks" in crumbs.text)  # opened in the user's notebooks folder
+        driver.find_element(By.CSS_SELECTOR, ".jp-BreadCrumbs-home").click()
+        wait.until(lambda _: {"data", "notebooks", "outputs"} <= set(listed(driver)))
+
+        def open_item(name: str) -> None:
+            wait.until(lambda _: name in listed(driver))
+            item = driver.find_element(By.XPATH, listing_item(name))
+            ActionChains(driver).double_click(item).perform()
+
+        for name in ("outputs", run_id, "learning_curves.png"):
+            open_item(name)
+        image = wait.until(
+            expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-ImageViewer img"))
+        )
+        wait.until(lambda _: driver.execute_script("return arguments[0].naturalWidth", image) > 0)
+        assert driver.execute_script("return arguments[0].naturalWidth", image) == 1000
+        time.sleep(10)  # lazy fetches (news, update check, extension listings) come after the page loads
+        screenshot = Path(artifacts) / "jupyterlab-learning-curves.png"
+        assert driver.save_screenshot(str(screenshot))
+        print(f"screenshot: {screenshot}")
+        assert "Jupyter news" not in driver.page_source
+    finally:
+        driver.quit()
+    # What the UI asks the server for once a user lets it (news, updates, extension search):
+    # a stock JupyterLab fetches jupyterlab.github.io and pypi.org for these; this one must not.
+    token = {"token": lab.match.group("token")}
+    for path in ("/lab/api/news", "/lab/api/update", "/lab/api/extensions?query=numpy&page=1&per_page=10"):
+        assert requests.get(api(lab, path), params=token, timeout=60).status_code == 200, path
+    time.sleep(2)
+    sent = lab.egress.lines()
+    assert sent == [], f"the notebook container reached out at start-up: {sent}"
+    # The sniffer is not blind: a lookup and a connection from inside the container are seen.
+    probe = (
+        "import socket\n"
+        "for attempt in (lambda: socket.getaddrinfo('egress-probe.example', 443),"
+        " lambda: socket.create_connection(('192.0.2.1', 9), timeout=1)):\n"
+        "    try: attempt()\n"
+        "    except OSError: pass\n"
+    )
+    lab.container("notebook").exec_run(["python", "-c", probe])
+    deadline = time.monotonic() + 10
+    while not {"dns egress-probe.example", "tcp 192.0.2.1:9"} <= set(lab.egress.lines()):
+        assert time.monotonic() < deadline, lab.egress.lines()
+        time.sleep(0.2)
+
+
+def chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
@@ -191,27 +275,32 @@ def test_lab_ui_loads_in_headless_chromium(lab, artifacts):
         "--window-size=1400,900",
     ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(
+    return webdriver.Chrome(
         options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
     )
+
+
+def listing_item(name: str) -> str:
+    return (
+        "//li[contains(@class, 'jp-DirListing-item')]"
+        f"[.//span[contains(@class, 'jp-DirListing-itemText')][normalize-space(.)='{name}']]"
+    )
+
+
+def listed(driver) -> list[str]:
+    """The names the file browser shows now."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
     try:
-        driver.get(lab.match.group("url"))
-        wait = WebDriverWait(driver, 120)
-        wait.until(expected_conditions.presence_of_element_located((By.ID, "jp-main-dock-panel")))
-        launcher = wait.until(
-            expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-Launcher"))
-        )
-        # The file browser lists the mounted notebooks folder (the saved notebook from above, if it ran).
-        wait.until(
-            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".jp-DirListing-content"))
-        )
-        assert "JupyterLab" in driver.title or launcher.is_displayed()
-        screenshot = Path(artifacts) / "jupyterlab.png"
-        assert driver.save_screenshot(str(screenshot))
-        print(f"screenshot: {screenshot}")
-        assert screenshot.stat().st_size > 10_000
-    finally:
-        driver.quit()
+        return [
+            element.text.strip()
+            for element in driver.find_elements(
+                By.CSS_SELECTOR, ".jp-DirListing-item .jp-DirListing-itemText"
+            )
+        ]
+    except StaleElementReferenceException:
+        return []
 
 
 def test_example_notebook_executes_in_the_image(tiny_run, cpu_image, tmp_path, artifacts):
@@ -273,8 +362,18 @@ def test_busy_port_is_one_clear_line(tmp_path, no_leftovers):
 def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
     data_dir, output_dir, _ = tiny_run
     baseline = project_objects()
-    server = Server(["notebook", "--notebook-dir", str(tmp_path), "--data-dir", str(data_dir),
-                     "--output-dir", str(output_dir)], URL_PATTERN)
+    server = Server(
+        [
+            "notebook",
+            "--notebook-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(output_dir),
+        ],
+        URL_PATTERN,
+    )
     container = server.container("notebook")
     server.process.send_signal(signal.SIGTERM)
     assert_gone_within(client(), container.id, containers.STOP_TIMEOUT_S + 2)
@@ -289,6 +388,7 @@ def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
 def test_ctrl_c_stops_and_removes_the_container(lab):
     """Last in the module: Ctrl-C on `invoke notebook` leaves nothing of the project behind."""
     container = lab.container("notebook")
+    lab.egress.remove()  # the test's own sniffer, not something `invoke notebook` left
     status = lab.interrupt()
     assert status == 130, lab.output[-2000:]
     assert "stopping" in lab.output

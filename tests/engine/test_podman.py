@@ -360,12 +360,12 @@ def test_notebook_answers_with_its_token_on_localhost_and_saves_as_the_user(podm
     notebooks = workspace.folder(f"{podman.mode}-notebooks", podman)
     folders = ["--notebook-dir", str(notebooks), "--data-dir", str(workspace.data)]
     with serving(podman, workspace, "notebook", *folders, "--output-dir", str(podman_run.parent)) as ready:
-        url, token = ready["url"].split("/lab?token=")
+        url, token = re.fullmatch(r"(http://[^/]+)/\S*\?token=([\w-]+)", ready["url"]).groups()
         assert requests.get(f"{url}/api/status", params={"token": token}, timeout=10).status_code == 200
         assert requests.get(f"{url}/api/status", timeout=10).status_code == 403
         text_file = {"type": "file", "format": "text", "content": "saved from the browser\n"}
         saved = requests.put(
-            f"{url}/api/contents/saved.txt", params={"token": token}, json=text_file, timeout=10
+            f"{url}/api/contents/notebooks/saved.txt", params={"token": token}, json=text_file, timeout=10
         )
         assert saved.status_code == 201, saved.text
     assert owners(notebooks / "saved.txt") == {(podman.uid, podman.gid)}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from app import settings
 from tests.helpers import REPO_ROOT, invoke
@@ -60,16 +61,25 @@ def user_venv(user_home) -> Path:
     """
     venv = user_home / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "docker", "invoke", "pyyaml", "pydantic"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "docker", "invoke", "pyyaml", "pydantic"],
+        check=True,
+        capture_output=True,
+    )
     return venv
 
 
 def test_default_train_on_a_fresh_clone_as_a_non_root_user(fresh_clone, user_venv, no_leftovers):
     docker_gid = os.stat("/var/run/docker.sock").st_gid
     result = subprocess.run(
-        [str(user_venv / "bin" / "invoke"), "train"], cwd=fresh_clone, capture_output=True, text=True,
-        timeout=1800, user=USER[0], group=USER[1], extra_groups=[docker_gid],
+        [str(user_venv / "bin" / "invoke"), "train"],
+        cwd=fresh_clone,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        user=USER[0],
+        group=USER[1],
+        extra_groups=[docker_gid],
         env={"PATH": f"{user_venv}/bin:/usr/bin:/bin", "HOME": str(fresh_clone)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -89,14 +99,20 @@ def test_default_train_on_a_fresh_clone_as_a_non_root_user(fresh_clone, user_ven
         assert owners == {USER}, f"files in {top} owned by {owners}"
 
 
-def test_a_user_outside_the_docker_group_gets_one_line(fresh_clone, user_venv, tmp_path, engine,
-                                                        no_leftovers):
+def test_a_user_outside_the_docker_group_gets_one_line(
+    fresh_clone, user_venv, tmp_path, engine, no_leftovers
+):
     """Permission denied on the Docker socket, produced for real: the same user, no docker group."""
     output_dir = user_venv.parent / "outputs-no-docker"
     result = subprocess.run(
         [str(user_venv / "bin" / "invoke"), "train", "--output-dir", str(output_dir), *TINY],
-        cwd=fresh_clone, capture_output=True, text=True, timeout=600,
-        user=USER[0], group=USER[1], extra_groups=[],
+        cwd=fresh_clone,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        user=USER[0],
+        group=USER[1],
+        extra_groups=[],
         env={"PATH": f"{user_venv}/bin:/usr/bin:/bin", "HOME": str(fresh_clone)},
     )
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
@@ -107,8 +123,18 @@ def test_a_user_outside_the_docker_group_gets_one_line(fresh_clone, user_venv, t
 
 
 def test_set_overrides_land_in_config_yaml(engine, tmp_path, cpu_image, no_leftovers):
-    result = invoke("train", "--output-dir", str(tmp_path), *TINY,
-                    "--set", "training.epochs=2", "--set", "seed=7", "--set", "training.learning_rate=1e-3")
+    result = invoke(
+        "train",
+        "--output-dir",
+        str(tmp_path),
+        *TINY,
+        "--set",
+        "training.epochs=2",
+        "--set",
+        "seed=7",
+        "--set",
+        "training.learning_rate=1e-3",
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     run_dir = run_dir_from(result.stdout)
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -122,14 +148,38 @@ def test_set_overrides_land_in_config_yaml(engine, tmp_path, cpu_image, no_lefto
     # The image the run used (earlier tests may have rebuilt trainbox:cpu since the fixture).
     assert record["image"]["id"] == engine.images.get(settings.image_tag()).id
     assert record["image"]["tag"] == settings.image_tag()
+    # The run ends with what a user needs next, and its plot says which run it shows.
+    accuracy = record["metrics"]["test_accuracy"]
+    assert re.search(
+        rf"^status: completed, test accuracy: {accuracy:.4f}; took \d+ (s|min \d\d s)$", result.stdout, re.M
+    ), result.stdout[-1000:]
+    assert f"plot: {run_dir / 'learning_curves.png'}" in result.stdout.splitlines()
+    title = Image.open(run_dir / "learning_curves.png").text["Title"]
+    assert title.startswith(f"run {run_dir.name} · test accuracy {accuracy:.4f}\nconfig: "), title
+    assert "training.epochs=2" in title and "seed=7" in title and "training.batch_size" not in title
 
 
-def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(engine, tmp_path, cpu_image,
-                                                                        no_leftovers):
+def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(
+    engine, tmp_path, cpu_image, no_leftovers
+):
     process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "train", "--output-dir", str(tmp_path), *TINY,
-         "--set", "training.epochs=200", "--set", "training.batch_size=4"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "train",
+            "--output-dir",
+            str(tmp_path),
+            *TINY,
+            "--set",
+            "training.epochs=200",
+            "--set",
+            "training.batch_size=4",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         container = wait_for_training_container(engine, tmp_path, process)
@@ -151,6 +201,7 @@ def test_data_is_read_only_inside_and_sigint_leaves_an_interrupted_run(engine, t
     assert record["status"] == "interrupted"
     assert record["epochs_completed"] >= 1
     assert any((run_dir / "checkpoints").iterdir())
+    assert f"continue with: invoke train --resume {run_dir.name} --output-dir {tmp_path}" in output
 
 
 def wait_for_training_container(engine, output_dir: Path, process, timeout: float = 300):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.container_env import SLURM_PORT_BASE, LaunchFacts
+from app.container_env import SLURM_PORT_BASE, SWEEP_ID, SWEEP_TRIAL, LaunchFacts
 
 
 def test_launch_facts_round_trip_through_the_environment():
@@ -16,6 +16,8 @@ def test_launch_facts_round_trip_through_the_environment():
         launched_by_invoke=True,
         reproduces="20261125-180512-3fa9c2",
         slurm_port_base=31000,
+        sweep_id="20261207-170000-abcdef",
+        sweep_trial=3,
     )
     assert LaunchFacts.from_environment(facts.to_environment()) == facts
 
@@ -29,3 +31,8 @@ def test_a_bad_slurm_port_base_is_one_line_naming_the_variable(value):
     with pytest.raises(ValueError, match=f"{SLURM_PORT_BASE}=") as caught:
         LaunchFacts.from_environment({SLURM_PORT_BASE: value})
     assert "\n" not in str(caught.value)
+
+
+def test_a_bad_sweep_trial_is_one_line_naming_the_variable():
+    with pytest.raises(ValueError, match=f"{SWEEP_TRIAL}="):
+        LaunchFacts.from_environment({SWEEP_ID: "s1", SWEEP_TRIAL: "two"})

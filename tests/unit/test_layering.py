@@ -20,6 +20,7 @@ SHARED = [
     "app/run_lock.py",
     "app/config.py",
     "app/numerics.py",
+    "app/predictions.py",
 ]
 
 # bench/ runs TensorFlow only inside the image (bench/workloads, where docker is absent),

@@ -11,8 +11,12 @@ from app.train import distribute
 
 
 def tf_config(index: int, workers: int = 2) -> str:
-    return json.dumps({"cluster": {"worker": [f"w{i}:2222" for i in range(workers)]},
-                       "task": {"type": "worker", "index": index}})
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"w{i}:2222" for i in range(workers)]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
 
 
 def test_detect_from_tf_config_slurm_or_single():
@@ -46,8 +50,14 @@ def test_steps_drop_only_a_last_batch_too_small_for_every_worker():
 
 
 def test_every_worker_gets_its_own_tf_config_and_name():
-    spec = containers.ContainerSpec(image="x", command=["python"], role="train", name="n",
-                                    labels={"trainbox.run_id": "r1"}, environment={"A": "1"})
+    spec = containers.ContainerSpec(
+        image="x",
+        command=["python"],
+        role="train",
+        name="n",
+        labels={"trainbox.run_id": "r1"},
+        environment={"A": "1"},
+    )
     specs = cluster.worker_specs(spec, "r1", 2)
     assert [s.name for s in specs] == ["trainbox-train-r1-w0", "trainbox-train-r1-w1"]
     for index, worker in enumerate(specs):

@@ -108,7 +108,7 @@ def test_portable_is_a_third_determinism_mode_and_refuses_xla():
     assert load_config(None, ["deterministic=false"]).deterministic is False
     with pytest.raises(ConfigError, match="'deterministic': must be true, false or portable"):
         load_config(None, ["deterministic=maybe"])
-    with pytest.raises(ConfigError, match=r"^training\.jit_compile: true cannot be portable"):
+    with pytest.raises(ConfigError, match=r"^config: training\.jit_compile: true cannot be portable"):
         load_config(None, ["deterministic=portable", "training.jit_compile=true"])
 
 

@@ -57,3 +57,15 @@ def test_a_terminal_gets_rich_bar_not_lines():
     with progress(10, "export", stream=stream) as bar:
         bar.advance(10)
     assert "export" in stream.getvalue() and "10/10" in stream.getvalue()
+
+
+def test_an_estimated_total_that_is_passed_prints_no_line_beyond_100_percent():
+    stream, clock = io.StringIO(), Clock()
+    tracker = PlainProgress(100, "saving", "B", stream, clock=clock)
+    for _ in range(13):
+        clock.now += 1
+        tracker.advance(10)
+    tracker.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[-1] == "saving: 100 B of 100 B (100%), 10 s"
+    assert len(lines) == 9  # 20% .. 100%: the first 10% came within the quiet 2 s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from app.launch.reproduce import compare
+from app.launch.comparison import compare
 
 RECORD = {
     "weights_sha256": "a" * 64,

@@ -27,8 +27,9 @@ def test_a_free_run_has_no_holder(tmp_path):
 
 
 def test_another_process_holding_the_run_is_named_and_refused(tmp_path):
-    process = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(tmp_path)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout.readline().strip() == "held"
         holder = run_lock.holder(tmp_path)
