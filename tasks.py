@@ -131,14 +131,18 @@ def train(
         "run_id": "the completed run to re-run (a folder name under the output directory)",
         "output_dir": f"where the run is and the re-run goes (default: {OUTPUT_DIR})",
         "data_dir": f"data directory, mounted read-only (default: {DATA_DIR})",
+        "image_archive": "when the run's image is gone: load it from this `docker save` tarball "
+        "(invoke export writes one) instead of rebuilding it from the run's commit",
     }
 )
-def reproduce(c, run_id, output_dir=None, data_dir=None):
+def reproduce(c, run_id, output_dir=None, data_dir=None, image_archive=None):
     """Re-run a recorded run in its image and code; exit 0 only when the results are identical."""
     from app.launch.reproduce import ReproduceRequest
     from app.launch.reproduce import reproduce as run_reproduce
 
-    request = ReproduceRequest(run_id=run_id, output_dir=output_dir, data_dir=data_dir)
+    request = ReproduceRequest(
+        run_id=run_id, output_dir=output_dir, data_dir=data_dir, image_archive=image_archive
+    )
     _exit_with(_run(run_reproduce, request))
 
 

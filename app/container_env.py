@@ -15,6 +15,7 @@ from dataclasses import dataclass
 LAUNCHER = "TRAINBOX_LAUNCHER"
 IMAGE_ID = "TRAINBOX_IMAGE_ID"
 IMAGE_TAG = "TRAINBOX_IMAGE_TAG"
+IMAGE_CODE_SHA256 = "TRAINBOX_IMAGE_CODE_SHA256"
 GIT_COMMIT = "TRAINBOX_GIT_COMMIT"
 GIT_DIRTY = "TRAINBOX_GIT_DIRTY"
 REPRODUCES = "TRAINBOX_REPRODUCES"
@@ -72,6 +73,7 @@ class LaunchFacts:
 
     image_id: str = UNKNOWN
     image_tag: str = UNKNOWN
+    image_code_sha256: str | None = None  # the image's trainbox.code_sha256 label
     git_commit: str = UNKNOWN
     git_dirty: bool | None = None
     launched_by_invoke: bool = False  # then the host, not the container, reports the outcome
@@ -89,6 +91,8 @@ class LaunchFacts:
             GIT_COMMIT: self.git_commit,
             GIT_DIRTY: {True: "true", False: "false", None: UNKNOWN}[self.git_dirty],
         }
+        if self.image_code_sha256:
+            environment[IMAGE_CODE_SHA256] = self.image_code_sha256
         if self.launched_by_invoke:
             environment[LAUNCHER] = INVOKE
         if self.reproduces:
@@ -111,6 +115,7 @@ class LaunchFacts:
         return cls(
             image_id=_read(environ, IMAGE_ID) or UNKNOWN,
             image_tag=_read(environ, IMAGE_TAG) or UNKNOWN,
+            image_code_sha256=_read(environ, IMAGE_CODE_SHA256),
             git_commit=_read(environ, GIT_COMMIT) or UNKNOWN,
             git_dirty={"true": True, "false": False}.get(dirty),
             launched_by_invoke=_read(environ, LAUNCHER) == INVOKE,

@@ -101,6 +101,7 @@ class _Record(BaseModel):
 class ImageRecord(_Record):
     id: str
     tag: str
+    code_sha256: str | None = None  # the image's trainbox.code_sha256 label (what it was built from)
 
 
 class GitRecord(_Record):

@@ -11,8 +11,22 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+# What tests keep for people to look at (screenshots, executed notebooks): outside tests/ and
+# outside the build context, so it never makes the image stale nor enters it.
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+def skip_or_fail(reason: str) -> None:
+    """A check that cannot run here: skipped on a developer's machine, a failure where CI is set.
+
+    CI must prove every claim, so a missing prerequisite there is a broken CI machine, not a pass.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"cannot run on this CI machine: {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def invoke(
@@ -52,7 +66,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 
 def copy_repo(destination: Path) -> Path:
     """A throwaway copy of the work tree (no data/outputs), for tests that must edit code."""
-    ignore = shutil.ignore_patterns("data", "outputs", "__pycache__", ".pytest_cache", "artifacts")
+    ignore = shutil.ignore_patterns("data", "outputs", "__pycache__", ".pytest_cache", "test-artifacts")
     shutil.copytree(REPO_ROOT, destination, ignore=ignore, symlinks=True)
     return destination
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.launch.errors import TrainboxError
+from app.launch.errors import UsageError
 
 CA_ENV_VAR = "TRAINBOX_CA_BUNDLE"
 
@@ -39,7 +39,7 @@ def find_ca_bundle(explicit: str | None = None) -> Path | None:
     if chosen:
         path = Path(chosen).expanduser()
         if not path.is_file():
-            raise TrainboxError(f"CA bundle not found: {path} (set by --ca-bundle or ${CA_ENV_VAR})")
+            raise UsageError(f"CA bundle not found: {path} (set by --ca-bundle or ${CA_ENV_VAR})")
         return path
     configured = pip_configured_ca()
     return configured if configured is not None and configured.is_file() else None
@@ -50,5 +50,5 @@ def read_ca_bundle(path: Path | None) -> bytes:
         return b""
     data = path.read_bytes()
     if b"BEGIN CERTIFICATE" not in data:
-        raise TrainboxError(f"{path} holds no PEM certificate (expected '-----BEGIN CERTIFICATE-----')")
+        raise UsageError(f"{path} holds no PEM certificate (expected '-----BEGIN CERTIFICATE-----')")
     return data

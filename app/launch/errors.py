@@ -21,7 +21,7 @@ class TrainboxError(Exception):
     """A failure the user can act on. The message is one line: what is wrong, and the fix."""
 
     def __init__(self, message: str, exit_code: int = EXIT_FAILURE):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(" ".join(str(message).split()) or "failed (no message)")
         self.exit_code = exit_code
 
 

@@ -84,6 +84,7 @@ def launch_environment(image, tag: str) -> Verbatim:
     facts = LaunchFacts(
         image_id=image.id,
         image_tag=tag,
+        image_code_sha256=labels.get(settings.CODE_LABEL),
         git_commit=labels.get(settings.REVISION_LABEL, UNKNOWN),
         git_dirty={"true": True, "false": False}.get(labels.get(settings.GIT_DIRTY_LABEL, "")),
     )

@@ -110,9 +110,9 @@ def build_image(request: BuildRequest, echo=print) -> str:
     """Build one variant, streaming the engine's output; returns the image id."""
     if request.variant not in settings.VARIANTS:
         raise UsageError(f"unknown image variant '{request.variant}': choose cpu or gpu")
-    base.ensure_base_image(request.base_image, echo=echo)
-    ca_path = certs.find_ca_bundle(request.ca_bundle)
+    ca_path = certs.find_ca_bundle(request.ca_bundle)  # a wrong bundle costs a second, not a debootstrap
     ca_bytes = certs.read_ca_bundle(ca_path)
+    base.ensure_base_image(request.base_image, echo=echo)
     echo(
         f"building {request.image_tag} from {request.base_image}"
         + (f" (extra CA for the build: {ca_path})" if ca_path else "")

@@ -1,7 +1,9 @@
 """`invoke reproduce RUN_ID`: re-run a recorded run in its own image and compare the results.
 
 The recorded image (by id) carries the training code and the package set; the recorded
-commit must be checked out (clean) so the host side and the config schema match too.
+commit must be checked out (clean) so the host side and the config schema match too. An
+engine without that image rebuilds it from the commit, or loads it from an exported
+tarball (app/launch/rebuild.py).
 Exit status 1 means "differs"; a run that cannot be re-run at all is a usage error (2).
 The re-run gets the recorded numerics back (thread pools, oneDNN ISA; a portable run pins
 them itself); what this host cannot give it is said before it starts, and when the weights
@@ -14,14 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import manifest, numerics, settings
-from app.launch import images, runs, training
+from app.launch import images, rebuild, runs, training
 from app.launch.comparison import compare
-from app.launch.engine import client
 from app.launch.errors import TrainboxError, UsageError
 from app.launch.folders import resolve_dir
-from app.launch.provenance import file_sha256, git_state
+from app.launch.provenance import git_state
 from app.manifest import Status
-from app.settings import REPO_ROOT
 
 RESULT_FILE = "reproduction.json"
 
@@ -31,14 +31,15 @@ class ReproduceRequest:
     run_id: str
     output_dir: str | None = None
     data_dir: str | None = None
+    image_archive: str | None = None  # a `docker save` tarball holding the run's image
 
 
 def reproduce(request: ReproduceRequest, echo=print) -> int:
     """Exit status: 0 identical, 1 differs, or the re-run's own status when it did not finish."""
     output_dir = resolve_dir(request.output_dir, settings.DEFAULT_OUTPUT_DIR)
     run_dir, record = recorded_run(output_dir, request.run_id)
-    image_id = check_image(record, request.run_id, echo)
     check_code(record, request.run_id, echo)
+    image_id = check_image(record, request.run_id, request.image_archive, echo)
 
     recorded_numerics = record.get("numerics")
     host = host_numerics()
@@ -109,46 +110,15 @@ def recorded_run(output_dir: Path, run_id: str) -> tuple[Path, dict]:
     return run_dir, record
 
 
-def check_image(record: dict, run_id: str, echo=print) -> str:
-    """The id of the image to re-run in: the recorded one, or one rebuilt from the same
-    (clean) commit and lock; otherwise one line saying how to rebuild it."""
+def check_image(record: dict, run_id: str, archive: str | None = None, echo=print) -> str:
+    """The id of the image to re-run in: the recorded one, loaded from `archive` when given
+    and missing, or rebuilt from the run's commit when its lock and code hashes match."""
     image_id = record["image"]["id"]
     if images.find(image_id) is not None:
         return image_id
-    environment = record.get("environment") or {}
-    variant = environment.get("variant") or "cpu"
-    recorded_lock = environment.get("lock_sha256") or "unknown"
-    rebuilt = rebuilt_image(record, variant, recorded_lock)
-    if rebuilt is not None:
-        echo(
-            f"note: image {image_id[:19]} of run {run_id} is gone; using {rebuilt.id[:19]}, "
-            "built from the same commit and lock"
-        )
-        return rebuilt.id
-    lock = images.lock_file(variant)
-    current_lock = file_sha256(lock) if lock.is_file() else "missing"
-    same = "the same as" if recorded_lock == current_lock else f"now {current_lock[:12]} in"
-    commit = (record.get("git") or {}).get("commit", "unknown")
-    raise UsageError(
-        f"image {image_id[:19]} of run {run_id} is not on this engine: rebuild it with "
-        f"`git checkout {commit} && invoke build{' --gpu' if variant == 'gpu' else ''}` "
-        f"(the run's lock sha256 {recorded_lock[:12]}, {same} {lock.relative_to(REPO_ROOT)})"
-    )
-
-
-def rebuilt_image(record: dict, variant: str, lock_sha256: str):
-    """A local image built from the run's commit (clean tree) with the run's lock, if any."""
-    git = record.get("git") or {}
-    if git.get("dirty") is not False or lock_sha256 == "unknown":
-        return None  # a dirty tree's code cannot be rebuilt from a commit
-    wanted = {
-        settings.REVISION_LABEL: git.get("commit"),
-        settings.LOCK_LABEL: lock_sha256,
-        settings.VARIANT_LABEL: variant,
-        settings.GIT_DIRTY_LABEL: "false",
-    }
-    found = client().images.list(filters={"label": [f"{k}={v}" for k, v in wanted.items()]})
-    return max(found, key=lambda image: image.attrs.get("Created", ""), default=None)
+    if archive is not None:
+        return rebuild.load_archive(archive, record, run_id, echo=echo).id
+    return rebuild.rebuild(record, run_id, echo=echo).id
 
 
 def check_code(record: dict, run_id: str, echo=print) -> None:

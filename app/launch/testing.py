@@ -11,6 +11,10 @@ from app.launch import containers, images
 from app.launch.provenance import git_state
 from app.settings import REPO_ROOT
 
+# What runs inside the image: the TensorFlow tests only (tests/engine and tests/unit import
+# docker, absent there). docker-compose.yml's `test` service runs this very command.
+IMAGE_TEST_COMMAND = ("python", "-m", "pytest", "-p", "no:cacheprovider", "-m", "image", "tests/image")
+
 
 def run_host_tests(pytest_args: list[str]) -> int:
     # tests/image needs TensorFlow, which the host need not have: not even collected here.
@@ -19,9 +23,16 @@ def run_host_tests(pytest_args: list[str]) -> int:
     return subprocess.run(command, cwd=REPO_ROOT, check=False).returncode
 
 
+def image_test_command(pytest_args: list[str]) -> list[str]:
+    """IMAGE_TEST_COMMAND; test paths among the arguments take the place of all of tests/image."""
+    *command, default_path = IMAGE_TEST_COMMAND
+    paths = [arg for arg in pytest_args if arg.startswith("tests/image")]
+    return [*command, *([] if paths else [default_path]), *pytest_args]
+
+
 def run_image_tests(pytest_args: list[str], echo=print) -> int:
     image = images.ensure_image(gpu=False, echo=echo)
-    command = ["python", "-m", "pytest", "-p", "no:cacheprovider", "-m", "image", "tests/image", *pytest_args]
+    command = image_test_command(pytest_args)
     tag = settings.image_tag(gpu=False)
     echo(f"$ {' '.join(command)}   (inside {tag})")
     git = git_state()

@@ -148,6 +148,7 @@ def launch_facts(request: TrainRequest, image) -> LaunchFacts:
     return LaunchFacts(
         image_id=image.id,
         image_tag=images.display_tag(image, request.image or settings.image_tag(request.gpu)),
+        image_code_sha256=(image.labels or {}).get(settings.CODE_LABEL),
         git_commit=git.commit,
         git_dirty=git.dirty,
         launched_by_invoke=True,  # the host reports the run directory itself
@@ -193,7 +194,8 @@ def training_spec(
 def prepare(request: TrainRequest, echo) -> tuple[Path, Path, Path, Config]:
     data_dir = resolve_dir(request.data_dir, settings.DEFAULT_DATA_DIR)
     output_dir = resolve_dir(request.output_dir, settings.DEFAULT_OUTPUT_DIR)
-    config_file, config = load_request_config(request, output_dir)
+    config_file, config = load_request_config(request, output_dir)  # a typo costs a second, no engine
+    containers.check_engine_supports(request.gpu, request.limits)
     ensure_writable_dir(output_dir, "output directory")
     if not data_dir.is_dir() and request.data_dir and not uses_default_dataset(config):
         raise UsageError(f"data directory not found: {data_dir}")
@@ -221,7 +223,6 @@ def _run(spec: containers.ContainerSpec, run_id: str, workers: int, echo) -> tup
 
 def train(request: TrainRequest, echo=print) -> int:
     """Validate, run the training container (or N workers), record what it could not, report."""
-    containers.check_engine_supports(request.gpu, request.limits)
     data_dir, output_dir, config_file, _ = prepare(request, echo)
     cache_dir = resolve_dir(request.cache_dir, output_dir) if request.cache_dir else None
     if cache_dir is not None:

@@ -28,8 +28,11 @@ def provenance(launch: LaunchFacts, image: ImageFacts) -> dict:
     import tensorflow as tf
 
     digest, count = packages_sha256()
+    image_record = {"id": launch.image_id, "tag": launch.image_tag}
+    if launch.image_code_sha256:
+        image_record["code_sha256"] = launch.image_code_sha256
     return {
-        "image": {"id": launch.image_id, "tag": launch.image_tag},
+        "image": image_record,
         "git": {"commit": launch.git_commit, "dirty": launch.git_dirty},
         "environment": {
             "python": platform.python_version(),

@@ -16,7 +16,9 @@ from bench.figure import Baseline, Figure, Goal
 from bench.step import Context, Step
 
 # Not part of a build context, and large or changing while the suite runs.
-NOT_COPIED = ("data", "outputs", "export", "__pycache__", ".pytest_cache", "artifacts", "results.json")
+NOT_COPIED = (
+    "data", "outputs", "export", "__pycache__", ".pytest_cache", "artifacts", "test-artifacts", "results.json"
+)  # fmt: skip
 
 
 def rebuild_tag() -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
 import docker
 from app import settings
-from tests.helpers import invoke
+from tests.engine.service_support import mounts_under
+from tests.helpers import REPO_ROOT, invoke
 
 PROJECT_FILTER = {"label": "trainbox.project=trainbox"}
 
@@ -26,19 +28,35 @@ def cpu_image(engine):
     return engine.images.get(settings.image_tag())
 
 
-def project_leftovers(engine) -> list[str]:
-    containers = engine.containers.list(all=True, filters=PROJECT_FILTER)
+def project_leftovers(engine, roots: list[Path] | None = None) -> list[str]:
+    """The project's containers, networks and volumes; with `roots`, only the containers that
+    are this session's: those bind-mounting something under one of them."""
+    containers = engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
+    if roots is not None:
+        containers = [c for c in containers if mounts_under(c, roots)]
     networks = engine.networks.list(filters=PROJECT_FILTER)
     volumes = engine.volumes.list(filters=PROJECT_FILTER)
     return [c.name for c in containers] + [n.name for n in networks] + [v.name for v in volumes]
 
 
 @pytest.fixture
-def no_leftovers(engine):
-    """Fails the test if it leaves any project container, network or volume behind."""
-    before = set(project_leftovers(engine))
+def leftover_roots() -> list[Path]:
+    """Folders besides pytest's temporary ones and the repository whose containers are this
+    test's (a module overrides it, e.g. for a clone made outside pytest's temporary folder)."""
+    return []
+
+
+@pytest.fixture
+def no_leftovers(engine, tmp_path_factory, leftover_roots):
+    """Fails the test if it leaves any project container, network or volume behind.
+
+    Only this session's containers count (those that mount its temporary folders, the
+    repository or leftover_roots): other work on the same engine cannot fail the test.
+    """
+    roots = [tmp_path_factory.getbasetemp(), Path(REPO_ROOT), *leftover_roots]
+    before = set(project_leftovers(engine, roots))
     yield
-    left = set(project_leftovers(engine)) - before
+    left = set(project_leftovers(engine, roots)) - before
     assert not left, f"left behind: {sorted(left)}"
 
 

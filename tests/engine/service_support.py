@@ -46,25 +46,41 @@ def finished_run(root: Path) -> tuple[Path, Path, str]:
     return _finished["data"], run_dir.parent, run_dir.name
 
 
-def project_objects() -> dict[str, set[str]]:
-    """Ids of every container, network and volume that carries the project label."""
+def session_roots(tmp_path_factory) -> list[Path]:
+    """What this test session's containers mount: its pytest temporary folders, the repository."""
+    return [tmp_path_factory.getbasetemp(), REPO_ROOT]
+
+
+def mounts_under(container, roots: list[Path]) -> bool:
+    """The container bind-mounts something under one of `roots` (every container a test starts
+    mounts its folders; others on the engine, e.g. another session's, mount theirs or none)."""
+    sources = [Path(m["Source"]) for m in container.attrs.get("Mounts", []) if m.get("Type") == "bind"]
+    return any(source.is_relative_to(root) for source in sources for root in roots)
+
+
+def project_objects(roots: list[Path] | None = None) -> dict[str, set[str]]:
+    """Ids of every container, network and volume that carries the project label; with
+    `roots`, only the containers of this session (other work on the engine is not ours)."""
     engine = client()
     label = {"label": f"{PROJECT_LABEL}=trainbox"}
+    containers = engine.containers.list(all=True, filters=label, ignore_removed=True)
     return {
-        "containers": {c.id for c in engine.containers.list(all=True, filters=label)},
+        "containers": {c.id for c in containers if roots is None or mounts_under(c, roots)},
         "networks": {n.id for n in engine.networks.list(filters=label)},
         "volumes": {v.id for v in engine.volumes.list(filters=label)},
     }
 
 
-def assert_nothing_left(before: dict[str, set[str]], timeout_s: float = 20) -> None:
+def assert_nothing_left(
+    before: dict[str, set[str]], timeout_s: float = 20, roots: list[Path] | None = None
+) -> None:
     """No project container/network/volume beyond those that existed before the test.
 
     (On CI `before` is empty; the baseline only keeps concurrent local runs from failing this.)
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        extra = {kind: ids - before[kind] for kind, ids in project_objects().items()}
+        extra = {kind: ids - before[kind] for kind, ids in project_objects(roots).items()}
         if not any(extra.values()) or time.monotonic() > deadline:
             break
         time.sleep(0.5)

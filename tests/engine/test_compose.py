@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 
 import pytest
 import requests
 
-from app import manifest
+from app import manifest, settings
 from app.launch import containers
 from tests.engine.service_support import free_port, wait_for_http
 from tests.helpers import REPO_ROOT
@@ -20,6 +21,10 @@ pytestmark = pytest.mark.docker
 SERVICES = ("data", "train", "notebook", "tensorboard", "test", "train-gpu", "notebook-gpu")
 
 
+# The images the tests built (TRAINBOX_IMAGE_REPOSITORY may rename them), not whatever trainbox:cpu is.
+IMAGES = {"TRAINBOX_IMAGE": settings.image_tag(), "TRAINBOX_GPU_IMAGE": settings.image_tag(gpu=True)}
+
+
 def compose(*args: str, env: dict | None = None, project: str | None = None, timeout: int = 900):
     command = ["docker", "compose", "--project-directory", str(REPO_ROOT)]
     if project:
@@ -27,7 +32,7 @@ def compose(*args: str, env: dict | None = None, project: str | None = None, tim
     return subprocess.run(
         [*command, *args],
         cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **IMAGES, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -171,7 +176,7 @@ def test_compose_notebook_needs_its_token_and_binds_localhost(project, dirs, tmp
     assert {item["name"] for item in root.json()["content"]} == {"data", "notebooks", "outputs"}
 
 
-def test_missing_data_dir_is_an_error_not_a_root_owned_folder(project, dirs, tmp_path):
+def test_missing_data_dir_is_an_error_not_a_root_owned_folder(cpu_image, project, dirs, tmp_path):
     missing = tmp_path / "nowhere"
     up = compose(
         "up",
@@ -182,4 +187,18 @@ def test_missing_data_dir_is_an_error_not_a_root_owned_folder(project, dirs, tmp
         timeout=120,
     )
     assert up.returncode != 0
+    # The engine refuses the bind mount, naming the folder (not some other failure on the way).
+    assert re.search(rf"bind source path does not exist: {re.escape(str(missing))}", up.stderr), up.stderr
     assert not missing.exists()
+
+
+def test_compose_test_service_runs_the_image_tests(cpu_image, project, dirs):
+    """`docker compose --profile test run --rm test`: collects in the image, and its status is pytest's."""
+    one = {**dirs, "TRAINBOX_TEST_ARGS": "-k every_label_names_the_folder"}
+    run = compose("--profile", "test", "run", "--rm", "test", env=one, project=project)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert re.search(r"\b1 passed, \d+ deselected\b", output), output[-3000:]
+    none = {**dirs, "TRAINBOX_TEST_ARGS": "-k no_test_is_called_this"}
+    nothing = compose("--profile", "test", "run", "--rm", "test", env=none, project=project)
+    assert nothing.returncode == 5, nothing.stdout[-2000:]  # pytest's "no tests collected"

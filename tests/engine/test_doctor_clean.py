@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from tests.helpers import invoke
 pytestmark = pytest.mark.docker
 
 
-def test_doctor_reports_one_line_per_check_and_passes_here(cpu_image):
+def test_doctor_reports_one_line_per_check_and_passes_here(engine, cpu_image):
     result = invoke("doctor", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -26,7 +27,15 @@ def test_doctor_reports_one_line_per_check_and_passes_here(cpu_image):
     assert f"image {settings.image_tag()}:" in text and "revision" in text
     assert "base image trainbox-base:bookworm: present, made by debootstrap" in text
     assert "CA bundle for builds" in text and "proxy" in text
-    assert "NVIDIA runtime: not registered" in text and "GPUs: none visible" in text
+    # What this host has, found independently of the doctor: the engine's runtimes, /dev/nvidia*.
+    if "nvidia" in (engine.info().get("Runtimes") or {}):
+        assert "OK   NVIDIA runtime: registered with the engine" in text
+    else:
+        assert "NOTE NVIDIA runtime: not registered" in text
+    if list(Path("/dev").glob("nvidia[0-9]*")):
+        assert "OK   GPUs: " in text and "visible on this host" in text
+    else:
+        assert "NOTE GPUs: none visible" in text
 
 
 def test_doctor_without_a_daemon_fails_in_one_line():

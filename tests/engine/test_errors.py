@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ pytestmark = pytest.mark.docker
 
 TINY = ["--set", "data.image_size=[8,8]", "--set", "model.conv_filters=[8]"]
 STOP_TIMEOUT_S = 10
+EXIT_INTERRUPTED = 130  # what invoke returns after Ctrl-C or SIGTERM (app/launch/containers.py)
 # Values a user may have in their shell: none may reach a container, a manifest or a log.
 SECRETS = {
     "JUPYTER_TOKEN": "jt-3b1f9c0d7e6a5b4c",
@@ -163,15 +163,6 @@ def test_escape_through_a_symlink_in_the_data_dir(tmp_path, no_leftovers):
     assert_one_line_error(result, "data.train", "escapes the data directory")
     assert result.returncode == 2
     assert_nothing_claims_completion(tmp_path / "out")
-
-
-def test_notebook_on_a_busy_port_is_one_line(no_leftovers):
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
-        result = invoke("notebook", "--port", str(port), timeout=300)
-    assert_one_line_error(result, f"port {port}", "already in use", "--port")
 
 
 # --- failures of a running container ---------------------------------------------------------------
@@ -371,23 +362,51 @@ def assert_hardened(container, output_dir: Path) -> None:
         assert value not in environment
 
 
+LIMITS = ("--cpus", "1.5", "--shm-size", "300m")
+# The CPU quota (cgroup v2 or v1) and the size of /dev/shm, as the training process sees them.
+SEEN_INSIDE = """
+import os
+def read(path):
+    try:
+        return open(path).read().split()
+    except OSError:
+        return None
+v2 = read("/sys/fs/cgroup/cpu.max")
+quota, period = v2 if v2 else (read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")[0],
+                               read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")[0])
+shm = os.statvfs("/dev/shm")
+print(int(quota) / int(period), shm.f_blocks * shm.f_frsize)
+"""
+
+
+def assert_limits_seen_inside(container) -> None:
+    """--cpus and --shm-size reach the running container, not just its configuration."""
+    assert container.attrs["HostConfig"]["NanoCpus"] == 1_500_000_000
+    assert container.attrs["HostConfig"]["ShmSize"] == 300 << 20
+    exit_code, output = container.exec_run(["python", "-c", SEEN_INSIDE])
+    assert exit_code == 0, output
+    cpus, shm_bytes = output.decode().split()
+    assert (float(cpus), int(shm_bytes)) == (1.5, 300 << 20)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_the_hardened_container_and_marks_the_run_interrupted(
     signum, tmp_path, engine, cpu_image, no_leftovers
 ):
     process = start_training(
-        tmp_path, "--set", "training.epochs=500", "--set", "training.batch_size=4", env=SECRETS
+        tmp_path, "--set", "training.epochs=500", "--set", "training.batch_size=4", *LIMITS, env=SECRETS
     )
     try:
         run_dir, container = wait_until_training(engine, tmp_path, process)
         assert_hardened(container, tmp_path)
+        assert_limits_seen_inside(container)
         process.send_signal(signum)
         assert_gone_within(engine, container.id, STOP_TIMEOUT_S + 2)
         output, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode != 0, output[-2000:]
+    assert process.returncode == EXIT_INTERRUPTED, output[-2000:]  # SIGTERM is handled as Ctrl-C is
     assert "Traceback" not in output
     record = manifest(run_dir)
     assert record["status"] == "interrupted"

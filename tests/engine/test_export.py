@@ -6,11 +6,12 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.engine.slurm_cluster import missing_tools, running_cluster
-from tests.helpers import REPO_ROOT, invoke
+from tests.helpers import invoke, skip_or_fail
 from tests.photos import PHOTO_OVERRIDES, make_dataset
 
 pytestmark = pytest.mark.docker
@@ -72,12 +73,21 @@ def test_export_without_the_image_is_one_clear_line(tmp_path):
 @pytest.fixture
 def slurm(tmp_path_factory):
     if os.geteuid() != 0 or missing_tools():
-        pytest.skip(f"needs root and Debian's slurm-wlm + munge (missing: {missing_tools()})")
+        skip_or_fail(f"needs root and Debian's slurm-wlm + munge (missing: {missing_tools()})")
     with running_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
         yield cluster
 
 
-def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp_path, engine):
+@pytest.fixture(scope="module")
+def digits(cpu_image, tmp_path_factory) -> Path:
+    """The default dataset, written here: these tests rely on no other module's data."""
+    data_dir = tmp_path_factory.mktemp("slurm-data")
+    result = invoke("data", "--data-dir", str(data_dir), timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return data_dir
+
+
+def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, digits, tmp_path, engine):
     out, image_id = exported
     outputs = tmp_path / "outputs"
     job = slurm.sbatch(
@@ -89,7 +99,7 @@ def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp
         env={
             "TRAINBOX_RUNTIME": "docker",
             "TRAINBOX_IMAGE": image_id,
-            "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"),
+            "TRAINBOX_DATA_DIR": str(digits),
             "TRAINBOX_OUTPUT_DIR": str(outputs),
         },
     )
@@ -101,10 +111,11 @@ def test_batch_script_trains_on_a_single_node_slurm_cluster(exported, slurm, tmp
     assert record["status"] == "completed"
     assert record["epochs_completed"] == 3
     assert record["image"]["id"] == image_id
+    assert record["image"]["code_sha256"] == engine.images.get(image_id).labels["trainbox.code_sha256"]
     assert not engine.containers.list(all=True, filters={"name": f"trainbox-slurm-{job}-"})
 
 
-def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm, tmp_path):
+def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm, digits, tmp_path):
     out, image_id = exported
     outputs = tmp_path / "outputs"
     job = slurm.sbatch(
@@ -117,7 +128,7 @@ def test_batch_script_with_two_tasks_uses_slurm_cluster_resolver(exported, slurm
             "TRAINBOX_RUNTIME": "docker",
             "TRAINBOX_IMAGE": image_id,
             "TRAINBOX_SLURM_PORT_BASE": "23456",
-            "TRAINBOX_DATA_DIR": str(REPO_ROOT / "data"),
+            "TRAINBOX_DATA_DIR": str(digits),
             "TRAINBOX_OUTPUT_DIR": str(outputs),
         },
     )

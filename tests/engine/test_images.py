@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import re
 import subprocess
 import tarfile
+import uuid
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-import docker
 from app import settings
 from app.launch.certs import find_ca_bundle
 from app.launch.images import CA_IN_CONTEXT, build_context
@@ -169,12 +168,18 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
+def unique_tag(purpose: str) -> str:
+    """A tag no other test or concurrent run uses (and never one of the user's)."""
+    return f"{settings.IMAGE_REPOSITORY}-test:{purpose}-{uuid.uuid4().hex[:8]}"
+
+
 def test_code_only_change_rebuilds_from_cache(engine, cpu_image, tmp_path):
     copy = copy_repo(tmp_path / "repo")
     with open(copy / "app" / "__init__.py", "a") as handle:
         handle.write("# a code-only change\n")
+    tag = unique_tag("rebuild")
     try:
-        result = invoke("build", "--tag", "trainbox:test-rebuild", cwd=copy)
+        result = invoke("build", "--tag", tag, cwd=copy)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr
         steps = re.split(r"\nStep \d+/\d+ : ", result.stdout)
         install = next(step for step in steps if "pip install" in step)
@@ -184,11 +189,10 @@ def test_code_only_change_rebuilds_from_cache(engine, cpu_image, tmp_path):
         copy_app = next(step for step in steps if step.startswith("COPY app "))
         assert "Using cache" not in copy_app
         assert (
-            engine.images.get("trainbox:test-rebuild").labels["trainbox.code_sha256"]
-            != cpu_image.labels["trainbox.code_sha256"]
+            engine.images.get(tag).labels["trainbox.code_sha256"] != cpu_image.labels["trainbox.code_sha256"]
         )
     finally:
-        engine.images.remove("trainbox:test-rebuild", force=True)
+        engine.images.remove(tag, force=True)
 
 
 def test_daemon_unreachable_is_one_line():
@@ -211,10 +215,8 @@ def test_pip_failure_names_the_failing_step(engine, tmp_path):
     lock = copy / "requirements" / "cpu.lock"
     # A pin that PyPI cannot satisfy: pip fails on the first requirement, in seconds.
     lock.write_text(re.sub(r"^absl-py==\S+", "absl-py==0.0.0", lock.read_text(), count=1, flags=re.M))
-    try:
-        result = invoke("build", "--tag", "trainbox:test-broken", cwd=copy)
-        line = assert_one_line_error(result, "image build failed at Step")
-        assert "pip install" in line
-    finally:
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            engine.images.remove("trainbox:test-broken", force=True)
+    tag = unique_tag("broken")
+    result = invoke("build", "--tag", tag, cwd=copy)
+    line = assert_one_line_error(result, "image build failed at Step")
+    assert "pip install" in line
+    assert not engine.images.list(name=tag), "a failed build tags nothing"

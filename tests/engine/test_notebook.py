@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import docker.errors
 import pytest
 import requests
 
@@ -19,7 +20,13 @@ from app.launch import containers
 from app.launch.engine import client
 from app.settings import NOTEBOOK_MOUNT as NOTEBOOK_DIR_IN_CONTAINER
 from tests.engine.egress import attach_when_started
-from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
+from tests.engine.service_support import (
+    Server,
+    assert_nothing_left,
+    finished_run,
+    project_objects,
+    session_roots,
+)
 from tests.helpers import assert_gone_within, assert_one_line_error, invoke
 
 pytestmark = pytest.mark.docker
@@ -44,7 +51,7 @@ def lab(tmp_path_factory, tiny_run, cpu_image):
     """
     data_dir, output_dir, _ = tiny_run
     notebook_dir = tmp_path_factory.mktemp("notebooks")
-    baseline = project_objects()
+    baseline = project_objects(session_roots(tmp_path_factory))
     sniffing = attach_when_started("notebook", cpu_image.id, baseline["containers"])
     server = Server(
         [
@@ -63,6 +70,7 @@ def lab(tmp_path_factory, tiny_run, cpu_image):
     sniffing["thread"].join(timeout=60)
     assert "egress" in sniffing, sniffing.get("error")
     server.egress = sniffing["egress"]
+    server.roots = session_roots(tmp_path_factory)
     yield server
     server.egress.remove()
     server.interrupt()
@@ -212,6 +220,7 @@ def test_lab_in_headless_chromium_opens_a_runs_plot_and_asks_nothing_of_the_inte
         wait = WebDriverWait(driver, 120)
         wait.until(expected_conditions.presence_of_element_located((By.ID, "jp-main-dock-panel")))
         wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-Launcher")))
+        assert "JupyterLab" in driver.title, driver.title
         crumbs = wait.until(
             expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".jp-BreadCrumbs"))
         )
@@ -359,9 +368,10 @@ def test_busy_port_is_one_clear_line(tmp_path, no_leftovers):
     assert_one_line_error(result, f"port {port}", "already in use", "--port")
 
 
-def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
+def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path, tmp_path_factory):
     data_dir, output_dir, _ = tiny_run
-    baseline = project_objects()
+    roots = session_roots(tmp_path_factory)
+    baseline = project_objects(roots)
     server = Server(
         [
             "notebook",
@@ -378,10 +388,10 @@ def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path):
     server.process.send_signal(signal.SIGTERM)
     assert_gone_within(client(), container.id, containers.STOP_TIMEOUT_S + 2)
     status = server.process.wait(timeout=30)
-    assert status != 0, server.output[-2000:]
+    assert status == containers.EXIT_INTERRUPTED, server.output[-2000:]  # SIGTERM ends it as Ctrl-C does
     assert "Traceback" not in server.output
-    assert_nothing_left(baseline, timeout_s=containers.STOP_TIMEOUT_S + 2)
-    with pytest.raises(Exception):  # noqa: B017 - NotFound from the engine
+    assert_nothing_left(baseline, timeout_s=containers.STOP_TIMEOUT_S + 2, roots=roots)
+    with pytest.raises(docker.errors.NotFound):
         container.reload()
 
 
@@ -392,6 +402,6 @@ def test_ctrl_c_stops_and_removes_the_container(lab):
     status = lab.interrupt()
     assert status == 130, lab.output[-2000:]
     assert "stopping" in lab.output
-    assert_nothing_left(lab.baseline)
-    with pytest.raises(Exception):  # noqa: B017 - NotFound from the engine
+    assert_nothing_left(lab.baseline, roots=lab.roots)
+    with pytest.raises(docker.errors.NotFound):
         container.reload()

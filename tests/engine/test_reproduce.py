@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from app import numerics
-from tests.engine.conftest import PROJECT_FILTER
-from tests.helpers import REPO_ROOT, assert_one_line_error, copy_repo, invoke
+from tests.helpers import REPO_ROOT, assert_one_line_error, copy_repo, invoke, skip_or_fail
 
 pytestmark = pytest.mark.docker
 
@@ -45,23 +44,6 @@ def manifest(run_dir: Path) -> dict:
 
 def run_dir_from(stdout: str) -> Path:
     return Path(re.findall(r"^run directory: (/\S+)$", stdout, re.M)[-1])
-
-
-@pytest.fixture
-def no_leftovers(engine, tmp_path_factory):
-    """No container of this module's runs remains (each mounts a folder under pytest's tmp).
-
-    Narrower than conftest's fixture of the same name, which also counts the containers of
-    other test sessions sharing the engine (compose projects, notebooks) while they run.
-    """
-    yield
-    base = str(tmp_path_factory.getbasetemp())
-    left = [
-        container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
-        if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
-    ]
-    assert not left, f"left behind: {left}"
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +261,7 @@ def test_reproduce_replays_the_recorded_pools_and_names_the_isa_it_cannot(
     here: the re-run gets one thread, and the verdict names the ISA this CPU lacks."""
     host = numerics.cpu_facts(numerics.read_cpuinfo())
     if "amx_tile" in host["cpu_isa_flags"]:
-        pytest.skip("this CPU has AMX: it can replay the recorded ISA")
+        skip_or_fail("this CPU has AMX: it can replay the recorded ISA")
     host_isa = numerics.highest_isa(host["cpu_isa_flags"])
     edited = outputs / f"{reference.name}-amx"
     shutil.copytree(reference, edited)

@@ -6,7 +6,13 @@ import pytest
 import requests
 
 from app.launch.ports import choose_port, port_is_free
-from tests.engine.service_support import Server, assert_nothing_left, finished_run, project_objects
+from tests.engine.service_support import (
+    Server,
+    assert_nothing_left,
+    finished_run,
+    project_objects,
+    session_roots,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -18,9 +24,10 @@ def tiny_run(tmp_path_factory, cpu_image):
     return finished_run(tmp_path_factory.mktemp("tiny-run"))
 
 
-def test_tensorboard_serves_the_runs_scalars(tiny_run):
+def test_tensorboard_serves_the_runs_scalars(tiny_run, tmp_path_factory):
     _, output_dir, run_id = tiny_run
-    baseline = project_objects()
+    roots = session_roots(tmp_path_factory)
+    baseline = project_objects(roots)
     server = Server(["tensorboard", "--output-dir", str(output_dir)], READY_PATTERN)
     try:
         base = f"http://127.0.0.1:{server.port}"
@@ -42,7 +49,7 @@ def test_tensorboard_serves_the_runs_scalars(tiny_run):
     finally:
         status = server.interrupt()
     assert status == 130, server.output[-2000:]
-    assert_nothing_left(baseline)
+    assert_nothing_left(baseline, roots=roots)
 
 
 def test_default_port_moves_to_the_next_free_one_and_says_so():

@@ -44,6 +44,11 @@ def user_home():
     shutil.rmtree(home)
 
 
+@pytest.fixture
+def leftover_roots(user_home) -> list[Path]:
+    return [user_home]  # the fresh clone's containers mount it
+
+
 @pytest.fixture(scope="module")
 def fresh_clone(user_home, cpu_image) -> Path:
     """A `git clone` of the committed tree, owned by a non-root user, as a user would have it."""

@@ -130,7 +130,6 @@ def test_results_name_the_word_classes_and_agree_with_the_test_accuracy(control_
 
 
 def test_the_figures_are_in_the_runs_tensorboard_logs(control_run):
-    pytest.importorskip("tensorboard")  # in the image it always is
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(control_run / "tensorboard" / "test"), size_guidance={"tensors": 0})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -25,6 +26,17 @@ def assert_one_line(error: ConfigError) -> None:
     """What the user sees after `trainbox: `: exactly one line, and not an empty one."""
     message = str(error)
     assert len(message.splitlines()) == 1 and message.strip(), repr(message)
+
+
+# Where a message can point: a YAML position or the document, a --set argument, a config key.
+WHERE = re.compile(r"^(config: invalid YAML|config: larger than|--set |config key '|unknown config key '"
+                   r"|the config must be a mapping|the config is nested too deeply)")  # fmt: skip
+
+
+def assert_names_where(error: ConfigError) -> None:
+    """One line that says where the mistake is, not just that there is one."""
+    assert_one_line(error)
+    assert WHERE.match(str(error)), repr(str(error))
 
 
 def write(tmp_path, text: str):
@@ -167,7 +179,7 @@ def test_any_text_is_a_config_or_a_config_error(text):
             tree = {}
         assert isinstance(validate(tree), Config)
     except ConfigError as error:
-        assert_one_line(error)
+        assert_names_where(error)
 
 
 yaml_scalars = st.one_of(
@@ -192,7 +204,7 @@ def test_any_yaml_tree_is_a_config_or_a_config_error(tree):
     try:
         validate(parse_yaml(text))
     except ConfigError as error:
-        assert_one_line(error)
+        assert_names_where(error)
 
 
 @seed(20261125)
@@ -202,7 +214,8 @@ def test_any_override_is_a_config_or_a_config_error(text):
     try:
         load_config(None, [text])
     except ConfigError as error:
-        assert_one_line(error)
+        assert_names_where(error)
+        assert str(error).startswith("--set ") or "config key '" in str(error), str(error)
 
 
 @pytest.mark.parametrize(

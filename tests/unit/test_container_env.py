@@ -11,6 +11,7 @@ def test_launch_facts_round_trip_through_the_environment():
     facts = LaunchFacts(
         image_id="sha256:0123",
         image_tag="trainbox:cpu",
+        image_code_sha256="c0de" * 16,
         git_commit="abc123",
         git_dirty=True,
         launched_by_invoke=True,

@@ -8,6 +8,8 @@ import sys
 import docker.errors
 import pytest
 import requests.exceptions
+from hypothesis import given, seed, settings
+from hypothesis import strategies as st
 from invoke import Exit
 
 import tasks
@@ -71,6 +73,21 @@ def test_messages_are_one_line_whatever_they_quote():
     assert UsageError("x").exit_code == EXIT_USAGE
 
 
+def assert_one_line(message: str) -> None:
+    assert len(message.splitlines()) == 1 and message.strip(), repr(message)
+
+
+@seed(20261207)
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_message_and_any_engine_text_is_one_non_empty_line(text):
+    assert_one_line(str(TrainboxError(text)))
+    assert_one_line(str(UsageError(text)))
+    for engine_error in (api_error(text), docker.errors.DockerException(text),
+                         requests.exceptions.ConnectionError(text)):  # fmt: skip
+        assert_one_line(str(errors.translate(engine_error)))
+
+
 def test_the_boundary_translates_engine_errors_and_nothing_else():
     with pytest.raises(TrainboxError, match="cannot reach the Docker daemon"), errors.boundary():
         raise requests.exceptions.ConnectionError("refused")
@@ -107,3 +124,38 @@ def test_a_non_number_option_is_one_line_and_exit_2_before_anything_starts(case,
     assert_one_line_error(result, case)
     assert result.returncode == EXIT_USAGE
     assert not (tmp_path / "outputs").exists()
+
+
+BAD_CONFIGS = {  # what the user typed -> what the one line must show (newlines escaped)
+    "--set newline": (["--set", "\n"], "--set '\\n': expected dotted.key=value"),
+    "YAML key with a newline": (["--config", "{tmp}/key.yaml"], "unknown config key 'training.epo\\nchs'"),
+    "--set typo": (["--set", "trainig.epochs=3"], "unknown config key 'trainig'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS)
+def test_a_bad_config_is_one_line_and_exit_2_before_the_engine_is_asked(case, tmp_path):
+    args, fragment = BAD_CONFIGS[case]
+    args = [arg.format(tmp=tmp_path) if arg.startswith("{tmp}") else arg for arg in args]
+    (tmp_path / "key.yaml").write_text('training:\n  "epo\\nchs": 3\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "train", *args, "--output-dir", str(tmp_path / "outputs")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///nonexistent.sock", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert_one_line_error(result, fragment)
+    assert result.returncode == EXIT_USAGE
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("bundle", ["missing.pem", "notes.txt"])
+def test_a_wrong_ca_bundle_is_one_line_and_exit_2_before_the_engine_is_asked(bundle, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a certificate\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "build", "--ca-bundle", str(tmp_path / bundle)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///nonexistent.sock", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    fragment = "CA bundle not found" if bundle == "missing.pem" else "holds no PEM certificate"
+    assert_one_line_error(result, fragment, str(tmp_path / bundle))
+    assert result.returncode == EXIT_USAGE

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
 from app.launch import locks
 from tests.helpers import REPO_ROOT
 
@@ -53,3 +55,29 @@ def test_ci_removes_only_the_projects_images():
     commands = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
     assert not [line for line in commands if re.search(r"\bprune\b|\brmi\b|docker (rm|image rm)", line)]
     assert "invoke clean --images --base" in commands
+
+
+def direct_requirements(in_file) -> set[str]:
+    """The names a .in file asks for (following -r includes), normalised as pip does."""
+    names = set()
+    for line in in_file.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            names |= direct_requirements(in_file.parent / line[3:].strip())
+        elif line:
+            names.add(re.split(r"[\[<>=!~; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_every_image_pin_is_hashed_and_comes_from_its_in_file_through_invoke_lock(variant):
+    requirements = REPO_ROOT / "requirements"
+    text = (requirements / f"{variant}.lock").read_text()
+    command = " ".join(locks.lock_command(variant)).replace(" --quiet", "")
+    assert text.splitlines()[1].strip() == f"#    {command}"
+    blocks = [block for block in requirement_blocks(text) if block.strip()]
+    for block in blocks:
+        assert REQUIREMENT.match(block), block.splitlines()[0]
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", block), block.splitlines()[0]
+    pinned = {match["name"].lower().replace("_", "-") for match in REQUIREMENT.finditer(text)}
+    assert direct_requirements(requirements / f"{variant}.in") <= pinned
