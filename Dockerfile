@@ -75,6 +75,7 @@ COPY pyproject.toml /opt/trainbox/
 COPY configs /opt/trainbox/configs
 COPY notebooks /opt/trainbox/notebooks
 COPY tests /opt/trainbox/tests
+COPY models /opt/trainbox/models
 COPY app /opt/trainbox/app
 LABEL org.opencontainers.image.title="trainbox (${VARIANT})" \
       org.opencontainers.image.revision=${REVISION} \

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from app import architectures
+
 MAX_CONFIG_BYTES = 1_000_000
 
 
@@ -75,6 +77,12 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
+    # small_cnn (conv_filters, dense_units below), a Keras Applications backbone as Keras
+    # spells it (ResNet50, ...), or models/<name>.py defining build_model(...).
+    architecture: str = architectures.SMALL_CNN
+    # none, imagenet (Keras' download, cached once per machine) or a .h5 weights file
+    # relative to the data directory; for backbones only.
+    weights: str = architectures.NO_WEIGHTS
     conv_filters: list[int] = Field(default=[32, 64], min_length=1, max_length=6)
     dense_units: int = Field(default=128, ge=1, le=8192)
     dropout_rate: float = Field(default=0.25, ge=0.0, lt=1.0)
@@ -87,6 +95,28 @@ class ModelConfig(_Section):
             raise ValueError("each width must be between 1 and 1024")
         return filters
 
+    @field_validator("architecture")
+    @classmethod
+    def _known_architecture(cls, architecture: str) -> str:
+        return architectures.check_architecture(architecture)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_source(cls, weights: str) -> str:
+        weights = architectures.check_weights(weights)
+        if weights in (architectures.NO_WEIGHTS, architectures.IMAGENET):
+            return weights
+        return _check_relative(weights)
+
+    @model_validator(mode="after")
+    def _weights_need_a_backbone(self) -> ModelConfig:
+        if self.weights != architectures.NO_WEIGHTS and not architectures.is_backbone(self.architecture):
+            raise ValueError(
+                f"model.weights {self.weights!r} needs a Keras Applications backbone as "
+                f"model.architecture (not {self.architecture}); a models/ file loads its own weights"
+            )
+        return self
+
 
 class TrainingConfig(_Section):
     epochs: int = Field(default=12, ge=1, le=10_000)
@@ -98,6 +128,11 @@ class TrainingConfig(_Section):
     # Keras dtype policy: mixed_float16 pays off on NVIDIA tensor cores, mixed_bfloat16 on
     # CPUs/GPUs with bf16 units; the output layer always computes in float32.
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    # Backbones: train only the new head (backbone frozen, its BatchNorm in inference mode)
+    # for this many epochs, then the whole network at fine_tune_learning_rate
+    # (null: learning_rate / 10). 0: the whole network from the start.
+    freeze_backbone_epochs: int = Field(default=0, ge=0, le=10_000)
+    fine_tune_learning_rate: float | None = Field(default=None, gt=0.0, le=10.0)
     # Stop after this many epochs without a lower validation loss (null: never stop early).
     early_stopping_patience: int | None = Field(default=None, ge=1, le=10_000)
     # Keep the weights of the epoch with the lowest validation loss, not the last epoch's.
@@ -118,6 +153,10 @@ class TrainingConfig(_Section):
                 f"lr_min ({self.lr_min}) must be below learning_rate ({self.learning_rate}) for cosine"
             )
         return self
+
+    @property
+    def unfrozen_learning_rate(self) -> float:
+        return self.fine_tune_learning_rate or self.learning_rate / 10
 
 
 class Config(_Section):
@@ -151,6 +190,26 @@ class Config(_Section):
         if uses and data.validation is None and data.validation_split == 0:
             raise ValueError(
                 f"{uses} watches the validation loss: set data.validation or data.validation_split"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _freezing_needs_a_backbone(self) -> Config:
+        if self.training.freeze_backbone_epochs and not architectures.is_backbone(self.model.architecture):
+            raise ValueError(
+                "training.freeze_backbone_epochs needs a Keras Applications backbone as "
+                f"model.architecture (not {self.model.architecture})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _images_fit_the_backbone(self) -> Config:
+        architecture = self.model.architecture
+        smallest = architectures.min_side(architecture)
+        if architectures.is_backbone(architecture) and min(self.data.image_size) < smallest:
+            raise ValueError(
+                f"model.architecture {architecture} needs data.image_size of at least "
+                f"{smallest}x{smallest} (got {self.data.image_size})"
             )
         return self
 

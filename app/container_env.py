@@ -19,6 +19,8 @@ IMAGE_CODE_SHA256 = "TRAINBOX_IMAGE_CODE_SHA256"
 GIT_COMMIT = "TRAINBOX_GIT_COMMIT"
 GIT_DIRTY = "TRAINBOX_GIT_DIRTY"
 REPRODUCES = "TRAINBOX_REPRODUCES"
+# Keras' cache folder as the user knows it on the host: named when a download is impossible.
+KERAS_CACHE_HOST = "TRAINBOX_KERAS_CACHE_HOST"
 SWEEP_ID = "TRAINBOX_SWEEP_ID"
 SWEEP_TRIAL = "TRAINBOX_SWEEP_TRIAL"
 # Set by the Dockerfile (ENV) from its build args.
@@ -81,6 +83,7 @@ class LaunchFacts:
     slurm_port_base: int | None = None  # the exported Slurm script: first gRPC port of a job's workers
     threads: int | None = None  # `invoke reproduce`: the recorded thread pool size
     isa_cap: str | None = None  # `invoke reproduce`: the recorded oneDNN ISA, as a cap
+    keras_cache_host: str | None = None  # the host folder mounted as Keras' cache (imagenet weights)
     sweep_id: str | None = None  # `invoke sweep`: the sweep this run is a trial of ...
     sweep_trial: int | None = None  # ... and which trial (1, 2, ...)
 
@@ -103,6 +106,8 @@ class LaunchFacts:
             environment[THREADS] = str(self.threads)
         if self.isa_cap is not None:
             environment[ISA_CAP] = self.isa_cap
+        if self.keras_cache_host:
+            environment[KERAS_CACHE_HOST] = self.keras_cache_host
         if self.sweep_id and self.sweep_trial is not None:
             environment[SWEEP_ID] = self.sweep_id
             environment[SWEEP_TRIAL] = str(self.sweep_trial)
@@ -123,6 +128,7 @@ class LaunchFacts:
             slurm_port_base=_port(environ, SLURM_PORT_BASE),
             threads=_threads(environ),
             isa_cap=_read(environ, ISA_CAP),
+            keras_cache_host=_read(environ, KERAS_CACHE_HOST),
             sweep_id=_read(environ, SWEEP_ID),
             sweep_trial=_trial(environ),
         )

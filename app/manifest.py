@@ -160,6 +160,9 @@ class RunRecord(_Record):
     seed: int | None = None
     determinism: dict[str, Any] | None = None
     data: DataRecord | None = None
+    model: dict[str, Any] | None = (
+        None  # architecture, parameters; weights file / model code and their sha256
+    )
     epochs_completed: int = 0
     metrics: dict[str, Any] | None = None
     cluster: ClusterRecord | None = None

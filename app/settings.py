@@ -97,3 +97,19 @@ def default_cache_dir(output_dir: Path) -> Path:
 # --- invoke predict -----------------------------------------------------------------------
 RUN_MOUNT = "/trainbox/run"  # the run directory, read-only
 PREDICT_MOUNT = "/trainbox/predict"  # the i-th path given is mounted at PREDICT_MOUNT/i, read-only
+
+# --- Keras' download cache (ImageNet weights) --------------------------------------------
+# `model.weights: imagenet` lets Keras download into $KERAS_HOME/models/. One host folder is
+# mounted there, so each file is fetched once per machine and every later run and worker
+# reuses it. TRAINBOX_KERAS_CACHE moves it (e.g. to a shared disk).
+KERAS_CACHE_MOUNT = "/keras"
+KERAS_CACHE_VARIABLE = "TRAINBOX_KERAS_CACHE"
+
+
+def keras_cache_dir() -> Path:
+    """The host folder for Keras' downloads: $TRAINBOX_KERAS_CACHE, else ~/.cache/trainbox/keras."""
+    configured = os.environ.get(KERAS_CACHE_VARIABLE, "").strip()
+    if configured:
+        return Path(configured).expanduser().resolve()
+    cache_home = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(cache_home).expanduser().resolve() / "trainbox" / "keras"

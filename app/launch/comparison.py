@@ -16,6 +16,8 @@ COMPARED = (
     ("data fingerprint", ("data", "fingerprint")),
     ("packages_sha256", ("environment", "packages_sha256")),
     ("lock_sha256", ("environment", "lock_sha256")),
+    ("model file sha256", ("model", "code", "sha256")),
+    ("pretrained weights sha256", ("model", "weights", "sha256")),
 )
 # Where a run came from: shown side by side, not part of a re-run's verdict (a re-run may use
 # an image rebuilt from the same commit and lock).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app import manifest, settings
+from app import architectures, manifest, settings
 from app.config import Config, ConfigError, load_config
 from app.container_env import LaunchFacts
 from app.launch import cluster, containers, images, report, runs
@@ -81,6 +82,25 @@ def check_data(config: Config, data_dir: Path) -> None:
             raise UsageError(
                 f"data.train: {folder} has a single class ({classes[0]}); two or more are needed"
             )
+
+
+def check_model_inputs(config: Config, data_dir: Path) -> None:
+    """The model file (models/<name>.py) and a weights file exist, on the host, in a second."""
+    missing = architectures.missing_model_file(config.model.architecture, settings.REPO_ROOT)
+    if missing:
+        raise UsageError(missing)
+    missing = architectures.missing_weights_file(config.model.weights, data_dir)
+    if missing:
+        raise UsageError(missing)
+
+
+def keras_cache(config: Config) -> Path | None:
+    """Keras' download cache on the host, created by the user, when the run wants ImageNet weights."""
+    if config.model.weights != architectures.IMAGENET:
+        return None
+    cache = settings.keras_cache_dir()
+    ensure_writable_dir(cache, "Keras cache directory")
+    return cache
 
 
 def uses_default_dataset(config: Config) -> bool:
@@ -165,9 +185,11 @@ def training_spec(
     facts: LaunchFacts,
     dirs: tuple[Path, Path, Path],
     cache_dir: Path | None = None,
+    keras_cache_dir: Path | None = None,
 ) -> containers.ContainerSpec:
     """The container of one run: data read-only, outputs writable, the config file mounted,
-    and a chosen cache dir writable (without one, the cache is in the outputs)."""
+    a chosen cache dir writable (without one, the cache is in the outputs), and Keras'
+    download cache writable when the run uses ImageNet weights."""
     data_dir, output_dir, config_file = dirs
     command = train_command(request, run_id)
     mounts = [
@@ -175,9 +197,13 @@ def training_spec(
         containers.bind(str(output_dir), settings.OUTPUTS_MOUNT, read_only=False),
         containers.bind(str(config_file), settings.CONFIG_MOUNT, read_only=True),
     ]
+    environment = facts.to_environment()
     if cache_dir is not None:
         mounts.append(containers.bind(str(cache_dir), settings.CACHE_MOUNT, read_only=False))
         command += ["--cache-dir", settings.CACHE_MOUNT]
+    if keras_cache_dir is not None:
+        mounts.append(containers.bind(str(keras_cache_dir), settings.KERAS_CACHE_MOUNT, read_only=False))
+        environment["KERAS_HOME"] = settings.KERAS_CACHE_MOUNT  # where Keras looks and downloads
     return containers.ContainerSpec(
         image=facts.image_id,
         command=command,
@@ -185,7 +211,7 @@ def training_spec(
         name=f"trainbox-train-{run_id}",
         labels={settings.RUN_ID_LABEL: run_id},
         mounts=mounts,
-        environment=facts.to_environment(),
+        environment=environment,
         gpu=request.gpu,
         limits=request.limits,
     )
@@ -202,6 +228,7 @@ def prepare(request: TrainRequest, echo) -> tuple[Path, Path, Path, Config]:
     if uses_default_dataset(config) and not (data_dir / settings.DEFAULT_DATASET).exists():
         prepare_data(data_dir, gpu=request.gpu, image=request.image, echo=echo)
     check_data(config, data_dir)
+    check_model_inputs(config, data_dir)
     return data_dir, output_dir, config_file, config
 
 
@@ -223,15 +250,19 @@ def _run(spec: containers.ContainerSpec, run_id: str, workers: int, echo) -> tup
 
 def train(request: TrainRequest, echo=print) -> int:
     """Validate, run the training container (or N workers), record what it could not, report."""
-    data_dir, output_dir, config_file, _ = prepare(request, echo)
+    data_dir, output_dir, config_file, config = prepare(request, echo)
     cache_dir = resolve_dir(request.cache_dir, output_dir) if request.cache_dir else None
     if cache_dir is not None:
         ensure_writable_dir(cache_dir, "cache directory")
+    keras_cache_dir = keras_cache(config)
     image = images.ensure_image(gpu=request.gpu, tag=request.image, echo=echo)
     run_id = request.resume or request.run_id or manifest.new_run_id()
     run_dir = output_dir / run_id
     facts = launch_facts(request, image)
-    spec = training_spec(request, run_id, facts, (data_dir, output_dir, config_file), cache_dir)
+    if keras_cache_dir is not None:
+        facts = dataclasses.replace(facts, keras_cache_host=str(keras_cache_dir))
+    dirs = (data_dir, output_dir, config_file)
+    spec = training_spec(request, run_id, facts, dirs, cache_dir, keras_cache_dir)
     echo(f"run {run_id}: training in {facts.image_tag} ({image.short_id})")
     workers = worker_count(request, run_dir)
     started = time.monotonic()

@@ -15,11 +15,7 @@ def build_model(
     # Layers take the global policy when built; compile() then adds loss scaling for float16.
     keras.mixed_precision.set_dtype_policy(precision)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
-    if config.augmentation:
-        # Small shifts and rotations only: flips would turn digits and letters into other classes.
-        x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_translate")(x)
-        x = keras.layers.RandomRotation(0.05, fill_mode="constant", name="augment_rotate")(x)
+    x = augment(inputs) if config.augmentation else inputs
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
     height, width = input_shape[0], input_shape[1]
     for block, filters in enumerate(config.conv_filters):
@@ -38,18 +34,30 @@ def build_model(
     return keras.Model(inputs, outputs, name="trainbox_cnn")
 
 
-def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+def augment(x):
+    # Small shifts and rotations only: flips would turn digits and letters into other classes.
+    x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_translate")(x)
+    return keras.layers.RandomRotation(0.05, fill_mode="constant", name="augment_rotate")(x)
+
+
+def make_optimizer(config: TrainingConfig, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+    rate = config.learning_rate if learning_rate is None else learning_rate
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
+        return keras.optimizers.Adam(rate)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(config.learning_rate)
-    return keras.optimizers.SGD(config.learning_rate, momentum=0.9)
+        return keras.optimizers.RMSprop(rate)
+    return keras.optimizers.SGD(rate, momentum=0.9)
 
 
-def compile_model(model: keras.Model, config: TrainingConfig, jit_compile: bool | str | None = None) -> None:
+def compile_model(
+    model: keras.Model,
+    config: TrainingConfig,
+    learning_rate: float | None = None,
+    jit_compile: bool | str | None = None,
+) -> None:
     """`jit_compile` overrides the config's (a portable run never uses XLA)."""
     model.compile(
-        optimizer=make_optimizer(config),
+        optimizer=make_optimizer(config, learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=config.jit_compile if jit_compile is None else jit_compile,

@@ -23,11 +23,23 @@ import keras
 from app import manifest
 from app.container_env import ImageFacts, LaunchFacts
 from app.manifest import RunRecord, Status
-from app.train import checkpoint, control, data, distribute, environment, hparams, numerics, outputs, plots
+from app.train import (
+    checkpoint,
+    control,
+    data,
+    distribute,
+    environment,
+    fine_tune,
+    hparams,
+    networks,
+    numerics,
+    outputs,
+    plots,
+)
 from app.train import results as test_results
 from app.train.determinism import set_determinism
 from app.train.errors import UserError
-from app.train.model import build_model, compile_model, weights_sha256
+from app.train.model import compile_model, weights_sha256
 from app.train.preflight import Preflight, hold_lock
 from app.train.signals import critical
 
@@ -87,28 +99,42 @@ def start(run: Run, dataset: data.Dataset, data_dir: Path, strategy, lock: conte
         "per_worker_batch_size": config.training.batch_size,
         "global_batch_size": config.training.batch_size * run.cluster.workers,
     }
-    restored = None
+    restored = network = None
     if run.resuming:
         check_same_data(run, data_record)
+        networks.prepare_loading(config)
         with strategy_scope(strategy):
             restored, skipped = checkpoint.load_newest(run.checkpoint_dir)
+            if restored is None:
+                network = build_network(run, dataset, data_dir)
         with critical():
             use_directory(run, lock)
             record_resume(run.record, restored, skipped, facts, cluster_record)
             run.save_manifest()
             run.claimed = True
     else:
+        with strategy_scope(strategy):  # a model that cannot be built stops the run before it is claimed
+            network = build_network(run, dataset, data_dir)
         with critical():  # a signal now would leave a directory without a manifest
             use_directory(run, lock)
             outputs.write_config(run.run_dir, config)
+            networks.save_code(network, run.run_dir)
             run.record = new_record(run, facts, determinism, data_record, cluster_record)
+            run.record.model = network.record
             run.save_manifest()
             run.claimed = True
     outputs.write_class_names(run.run_dir, dataset.class_names)
-    with strategy_scope(strategy):  # variables mirrored on every worker
-        restore_or_build_model(run, restored, dataset)
+    with strategy_scope(strategy):  # the optimizer's variables mirrored on every worker too
+        use_model(run, restored, network)
     if strategy is not None:
         distribute.prepare_model(run.model, strategy, data.sample_batch(dataset.train, 1))
+
+
+def build_network(run: Run, dataset: data.Dataset, data_dir: Path) -> networks.Network:
+    """The model config.model names (variables mirrored on every worker in a strategy's scope)."""
+    return networks.build(
+        run.config, dataset.image_shape, len(dataset.class_names), data_dir, run.launch.keras_cache_host
+    )
 
 
 def strategy_scope(strategy):
@@ -200,17 +226,14 @@ def record_resume(
     record.forget("error")
 
 
-def restore_or_build_model(run: Run, restored: checkpoint.Restored | None, dataset: data.Dataset) -> None:
+def use_model(run: Run, restored: checkpoint.Restored | None, network: networks.Network | None) -> None:
     if restored is not None:
         run.model, run.first_epoch, run.history = restored.model, restored.epoch, restored.history
         run.best = restored.best
         print(f"resuming run {run.run_id} from {restored.name} (epoch {run.first_epoch})", flush=True)
         return
-    config = run.config
-    run.model = build_model(
-        config.model, dataset.image_shape, len(dataset.class_names), config.training.precision
-    )
-    compile_model(run.model, config.training, numerics.jit_compile(config))
+    run.model = network.model
+    compile_model(run.model, run.config.training, jit_compile=numerics.jit_compile(run.config))
     if run.resuming:  # stopped before the first checkpoint: start over in the same directory
         print(f"resuming run {run.run_id} from the start (no usable checkpoint)", flush=True)
     else:
@@ -273,7 +296,12 @@ def fit(run: Run, dataset: data.Dataset, strategy) -> None:
         run.history, training.early_stopping_patience
     )
     if not done:
-        train_epochs(run, dataset, strategy)
+        for first, end in fine_tune.stages(run.config, run.first_epoch):  # two with freeze_backbone_epochs
+            with strategy_scope(strategy):  # a recompiled optimizer's variables are mirrored too
+                fine_tune.enter_stage(run.model, run.config, first)
+            train_epochs(run, dataset, strategy, first, end)
+            if control.stops_early(run.history, training.early_stopping_patience):
+                break
     keep_weights(run)
 
 
@@ -288,15 +316,19 @@ def class_weights(run: Run, dataset: data.Dataset):
     return weights
 
 
-def schedule_callbacks(run: Run) -> list:
+def schedule_callbacks(run: Run, first_epoch: int) -> list:
+    """The schedule's rate per epoch; after the backbone is unfrozen, scaled to the fine-tuning rate."""
     training = run.config.training
     if training.lr_schedule == "constant":
         return []
-    return [keras.callbacks.LearningRateScheduler(lambda epoch, _: control.learning_rate(training, epoch))]
+    scale = fine_tune.rate_scale(run.config, first_epoch)
+    return [
+        keras.callbacks.LearningRateScheduler(lambda epoch, _: control.learning_rate(training, epoch) * scale)
+    ]
 
 
-def train_epochs(run: Run, dataset: data.Dataset, strategy) -> None:
-    """Train from run.first_epoch to the configured epochs, recording after each one."""
+def train_epochs(run: Run, dataset: data.Dataset, strategy, first_epoch: int, epochs: int) -> None:
+    """Train epochs first_epoch+1 .. epochs, recording after each one."""
     config = run.config
     training = config.training
     weights = class_weights(run, dataset)
@@ -307,25 +339,29 @@ def train_epochs(run: Run, dataset: data.Dataset, strategy) -> None:
             dataset.train,
             training.batch_size,
             config.seed,
-            run.first_epoch,
-            training.epochs,
+            first_epoch,
+            epochs,
             weights,
         )
     else:
         train_data = data.training_pipeline(
-            dataset.train, training.batch_size, config.seed, run.first_epoch, training.epochs, weights
+            dataset.train, training.batch_size, config.seed, first_epoch, epochs, weights
         )
         batches = data.batches_per_epoch(dataset.train, training.batch_size)
     validation = dataset.validation
     validation_data = None if validation is None else data.eval_pipeline(validation, training.batch_size)
     run.model.fit(
         train_data,
-        epochs=training.epochs,
-        initial_epoch=run.first_epoch,
+        epochs=epochs,
+        initial_epoch=first_epoch,
         steps_per_epoch=batches,
         validation_data=validation_data,
         # The schedule first: it adds the epoch's learning rate to the logs the others record.
-        callbacks=[*schedule_callbacks(run), EpochRecorder(run), *tensorboard_callbacks(run.run_dir)],
+        callbacks=[
+            *schedule_callbacks(run, first_epoch),
+            EpochRecorder(run),
+            *tensorboard_callbacks(run.run_dir),
+        ],
         shuffle=False,  # the pipeline already orders each epoch from (seed, epoch)
         verbose=2,
     )

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import manifest, run_lock, settings
+from app import architectures, manifest, run_lock, settings
 from app.config import Config, load_config
 from app.manifest import RunRecord, Status
 from app.train.errors import UserError
@@ -61,8 +61,19 @@ def preflight(request: TrainRequest, lock: contextlib.ExitStack | None) -> Prefl
         run_id = request.run_id or manifest.new_run_id()
         check_new_run(request.output_dir, run_id, writes=lock is not None)
         record = None
+    check_model_inputs(config, request.data_dir)
     plan = plan_dataset(request.data_dir, config.data, config.seed)
     return Preflight(config, run_id, request.output_dir / run_id, record, plan)
+
+
+def check_model_inputs(config: Config, data_dir: Path) -> None:
+    """The model file baked into the image and the weights file in the data directory exist."""
+    for missing in (
+        architectures.missing_model_file(config.model.architecture, settings.REPO_ROOT),
+        architectures.missing_weights_file(config.model.weights, data_dir),
+    ):
+        if missing:
+            raise UserError(missing)
 
 
 def check_new_run(output_dir: Path, run_id: str, writes: bool) -> None:

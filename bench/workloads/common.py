@@ -60,7 +60,7 @@ def fresh_model(config, dataset):
     model = build_model(
         config.model, dataset.image_shape, len(dataset.class_names), config.training.precision
     )
-    compile_model(model, config.training, numerics.jit_compile(config))
+    compile_model(model, config.training, jit_compile=numerics.jit_compile(config))
     return model
 
 

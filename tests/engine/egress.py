@@ -97,7 +97,9 @@ def attach_when_started(role: str, image_id: str, known: set[str]) -> dict:
         try:
             while time.monotonic() < deadline:
                 labels = [f"{settings.PROJECT_LABEL}={settings.PROJECT_NAME}", f"trainbox.role={role}"]
-                fresh = [c for c in client().containers.list(filters={"label": labels}) if c.id not in known]
+                # The image too: other sessions' notebooks may start on this engine meanwhile.
+                filters = {"label": labels, "ancestor": image_id}
+                fresh = [c for c in client().containers.list(filters=filters) if c.id not in known]
                 if fresh:
                     found["egress"] = Egress(fresh[0], image_id)
                     return

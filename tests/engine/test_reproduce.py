@@ -9,6 +9,7 @@ does not change the image mid-module.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -51,7 +52,7 @@ def repo(tmp_path_factory, cpu_image) -> Path:
     """A clean copy of the work tree, committed, so its HEAD is what the runs record."""
     copy = copy_repo(tmp_path_factory.mktemp("repo") / "trainbox")
     (copy / ".git" / "index.lock").unlink(missing_ok=True)
-    git(copy, "add", "-A", "--", "app", "configs", "tests", "tasks.py")
+    git(copy, "add", "-A", "--", "app", "configs", "tests", "models", "tasks.py")
     if git(copy, "status", "--porcelain", "--untracked-files=no"):
         git(copy, "commit", "-q", "-m", "test snapshot")
     return copy
@@ -222,6 +223,25 @@ def test_reproduce_an_untouched_run_is_identical(cli, reference, outputs, no_lef
     assert record["reproduces"] == reference.name
     assert record["weights_sha256"] == digest(reference)
     assert json.loads((run_dir_from(result.stdout) / "reproduction.json").read_text())["identical"] is True
+
+
+def test_reproduce_a_run_of_a_model_file_runs_the_same_code(repo, cli, outputs, no_leftovers):
+    template = "models/template.py"
+    result = cli("train", "--output-dir", str(outputs), *TINY, "--set", "training.epochs=1",
+                 "--set", f"model.architecture={template}")  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    run_dir = run_dir_from(result.stdout)
+    source = (repo / template).read_bytes()
+    code = {"file": template, "sha256": hashlib.sha256(source).hexdigest()}
+    assert manifest(run_dir)["model"]["code"] == code
+    assert (run_dir / template).read_bytes() == source
+
+    again = cli("reproduce", run_dir.name, "--output-dir", str(outputs), "--data-dir", str(DATA_DIR))
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert re.search(rf"^identical: \S+ reproduces {run_dir.name}", again.stdout, re.M)
+    rerun = manifest(run_dir_from(again.stdout))
+    assert rerun["model"]["code"] == code
+    assert rerun["weights_sha256"] == digest(run_dir)
 
 
 def test_reproduce_after_the_config_changed_shows_what_differs(cli, reference, outputs, no_leftovers):

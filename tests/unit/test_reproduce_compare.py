@@ -74,3 +74,17 @@ def test_other_numerics_with_the_same_weights_are_no_difference():
     rerun = copy.deepcopy(recorded)
     rerun["numerics"]["cpu_model"] = "Intel Xeon"
     assert compare(recorded, rerun) == []
+
+
+def test_another_model_file_or_weights_file_is_a_difference():
+    with_model = {
+        **RECORD,
+        "model": {"code": {"file": "models/net.py", "sha256": "c1"}, "weights": {"sha256": "w1"}},
+    }
+    rerun = copy.deepcopy(with_model)
+    rerun["model"]["code"]["sha256"] = "c2"
+    rerun["model"]["weights"]["sha256"] = "w2"
+    assert compare(with_model, rerun) == [
+        "model file sha256: c1 -> c2",
+        "pretrained weights sha256: w1 -> w2",
+    ]
