@@ -161,10 +161,26 @@ class TrainingConfig(_Section):
 
 class Config(_Section):
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
-    deterministic: bool = True
+    # true: the same weights on the same machine; portable: also on other CPUs and core
+    # counts (oneDNN pinned to its lowest ISA, fixed thread pools, no XLA; see README).
+    deterministic: bool | Literal["portable"] = True
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
+
+    @field_validator("deterministic", mode="plain")
+    @classmethod
+    def _determinism_mode(cls, value: Any) -> bool | str:
+        if value is True or value is False or value == "portable":
+            return value
+        raise ValueError("must be true, false or portable")
+
+    @model_validator(mode="after")
+    def _portable_without_xla(self) -> Config:
+        if self.deterministic == "portable" and self.training.jit_compile is True:
+            # XLA compiles for the CPU it runs on: its code (and rounding) follows that CPU's ISA
+            raise ValueError("training.jit_compile: true cannot be portable: use false or auto")
+        return self
 
     @model_validator(mode="after")
     def _validation_for_best_epoch(self) -> Config:

@@ -26,6 +26,10 @@ SWEEP_TRIAL = "TRAINBOX_SWEEP_TRIAL"
 # Set by the Dockerfile (ENV) from its build args.
 VARIANT = "TRAINBOX_VARIANT"
 LOCK_SHA256 = "TRAINBOX_LOCK_SHA256"
+# Set by `invoke reproduce` for a `deterministic: true` run: its recorded pool size and
+# oneDNN ISA (oneDNN's own variable: the cap is what replays an ISA).
+THREADS = "TRAINBOX_THREADS"
+ISA_CAP = "ONEDNN_MAX_CPU_ISA"
 # Set by the exported Slurm script.
 SLURM_PORT_BASE = "TRAINBOX_SLURM_PORT_BASE"
 
@@ -36,6 +40,15 @@ UNKNOWN = "unknown"
 def _read(environ: Mapping[str, str], name: str) -> str | None:
     value = environ.get(name, "").strip()
     return value or None
+
+
+def _threads(environ: Mapping[str, str]) -> int | None:
+    value = _read(environ, THREADS)
+    if value is None:
+        return None
+    if not value.isdigit() or not 0 < int(value) <= 4096:
+        raise ValueError(f"{THREADS}={value!r} is not a thread count between 1 and 4096")
+    return int(value)
 
 
 def _port(environ: Mapping[str, str], name: str) -> int | None:
@@ -68,6 +81,8 @@ class LaunchFacts:
     launched_by_invoke: bool = False  # then the host, not the container, reports the outcome
     reproduces: str | None = None  # `invoke reproduce`: the run this one re-runs
     slurm_port_base: int | None = None  # the exported Slurm script: first gRPC port of a job's workers
+    threads: int | None = None  # `invoke reproduce`: the recorded thread pool size
+    isa_cap: str | None = None  # `invoke reproduce`: the recorded oneDNN ISA, as a cap
     keras_cache_host: str | None = None  # the host folder mounted as Keras' cache (imagenet weights)
     sweep_id: str | None = None  # `invoke sweep`: the sweep this run is a trial of ...
     sweep_trial: int | None = None  # ... and which trial (1, 2, ...)
@@ -87,6 +102,10 @@ class LaunchFacts:
             environment[REPRODUCES] = self.reproduces
         if self.slurm_port_base is not None:
             environment[SLURM_PORT_BASE] = str(self.slurm_port_base)
+        if self.threads is not None:
+            environment[THREADS] = str(self.threads)
+        if self.isa_cap is not None:
+            environment[ISA_CAP] = self.isa_cap
         if self.keras_cache_host:
             environment[KERAS_CACHE_HOST] = self.keras_cache_host
         if self.sweep_id and self.sweep_trial is not None:
@@ -107,6 +126,8 @@ class LaunchFacts:
             launched_by_invoke=_read(environ, LAUNCHER) == INVOKE,
             reproduces=_read(environ, REPRODUCES),
             slurm_port_base=_port(environ, SLURM_PORT_BASE),
+            threads=_threads(environ),
+            isa_cap=_read(environ, ISA_CAP),
             keras_cache_host=_read(environ, KERAS_CACHE_HOST),
             sweep_id=_read(environ, SWEEP_ID),
             sweep_trial=_trial(environ),

@@ -123,6 +123,26 @@ class ClusterRecord(_Record):
     workers: int = 1
 
 
+class NumericsRecord(_Record):
+    """What decides the weights besides config and data (app/train/numerics.py writes it)."""
+
+    mode: bool | str  # the config's `deterministic`: true, false or "portable"
+    cpu_model: str
+    cpu_isa_flags: list[str]
+    onednn_isa: str | None  # None: not an x86 CPU
+    onednn_isa_cap: str | None = None
+    onednn_isa_source: str | None = None
+    onednn_opts: bool
+    intra_op_threads: int
+    inter_op_threads: int
+    tensorflow: str
+    keras: str
+    numpy: str
+    jit_compile: bool | str
+    precision: str
+    gpu: dict[str, Any] | None = None  # model, compute_capability, driver, cuda, cudnn
+
+
 class SweepRecord(_Record):
     id: str
     trial: int
@@ -149,6 +169,7 @@ class RunRecord(_Record):
     image: ImageRecord | None = None
     git: GitRecord | None = None
     environment: EnvironmentRecord | None = None
+    numerics: NumericsRecord | None = None
     started_at: str | None = None
     updated_at: str | None = None
     resumes: list[dict[str, Any]] | None = None  # one entry per --resume, oldest first

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app import numerics
 from app.config import flatten
 
 # What must be equal for a re-run to count as identical: (label, path in the manifest).
@@ -81,8 +82,12 @@ def _line(row: Row) -> str:
 
 
 def compare(old: dict, new: dict) -> list[str]:
-    """One line per difference in what a re-run must reproduce; empty when identical."""
-    return [_line(row) for row in rows(old, new) if row.outcome and not row.same]
+    """One line per difference in what a re-run must reproduce; empty when identical.
+    Other weights come with the recorded numerics that differ, which say why."""
+    lines = [_line(row) for row in rows(old, new) if row.outcome and not row.same]
+    if old.get("weights_sha256") != new.get("weights_sha256"):
+        lines += numerics.differences(old.get("numerics"), new.get("numerics"))
+    return lines
 
 
 def comparability(old: dict, new: dict) -> list[str]:

@@ -5,6 +5,9 @@ commit must be checked out (clean) so the host side and the config schema match 
 engine without that image rebuilds it from the commit, or loads it from an exported
 tarball (app/launch/rebuild.py).
 Exit status 1 means "differs"; a run that cannot be re-run at all is a usage error (2).
+The re-run gets the recorded numerics back (thread pools, oneDNN ISA; a portable run pins
+them itself); what this host cannot give it is said before it starts, and when the weights
+differ the recorded numerics that differ are named with them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import manifest, settings
+from app import manifest, numerics, settings
 from app.launch import images, rebuild, runs, training
 from app.launch.comparison import compare
 from app.launch.errors import TrainboxError, UsageError
@@ -38,6 +41,10 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
     check_code(record, request.run_id, echo)
     image_id = check_image(record, request.run_id, request.image_archive, echo)
 
+    recorded_numerics = record.get("numerics")
+    host = host_numerics()
+    for line in numerics.cannot_replay(recorded_numerics, host):
+        echo(f"note: this host cannot replay run {request.run_id} exactly: {line}")
     new_id = manifest.new_run_id()
     echo(f"reproducing {request.run_id} as {new_id} in {image_id[:19]}")
     status = training.train(
@@ -49,6 +56,7 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
             image=image_id,
             run_id=new_id,
             reproduces=request.run_id,
+            replay=numerics.replay(recorded_numerics, host["cpu_isa_flags"]),
         ),
         echo=echo,
     )
@@ -73,6 +81,14 @@ def reproduce(request: ReproduceRequest, echo=print) -> int:
     for line in differences:
         echo(f"  {line}")
     return 1
+
+
+def host_numerics() -> dict:
+    """This host's CPU (a container sees the same) and whether it has an NVIDIA driver."""
+    return {
+        **numerics.cpu_facts(numerics.read_cpuinfo()),
+        "gpu": Path("/proc/driver/nvidia/version").exists(),
+    }
 
 
 def recorded_run(output_dir: Path, run_id: str) -> tuple[Path, dict]:

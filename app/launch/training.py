@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app import architectures, manifest, settings
 from app.config import Config, ConfigError, load_config
@@ -35,6 +36,7 @@ class TrainRequest:
     run_id: str | None = None  # a new run's id chosen by the caller (e.g. `invoke reproduce`)
     reproduces: str | None = None  # recorded in the new manifest as `reproduces`
     workers: int | None = None  # > 1: MultiWorkerMirroredStrategy over N containers
+    replay: dict[str, Any] = field(default_factory=dict)  # `invoke reproduce`: LaunchFacts' threads, isa_cap
     sweep: tuple[str, int] | None = None  # `invoke sweep`: (sweep id, trial number), recorded in the manifest
 
 
@@ -171,6 +173,7 @@ def launch_facts(request: TrainRequest, image) -> LaunchFacts:
         git_dirty=git.dirty,
         launched_by_invoke=True,  # the host reports the run directory itself
         reproduces=request.reproduces,
+        **request.replay,
         sweep_id=request.sweep[0] if request.sweep else None,
         sweep_trial=request.sweep[1] if request.sweep else None,
     )

@@ -19,6 +19,7 @@ import itertools
 import keras
 
 from app.config import Config
+from app.train import numerics
 from app.train.model import compile_model
 
 
@@ -47,7 +48,7 @@ def enter_stage(model: keras.Model, config: Config, first_epoch: int) -> bool:
         return False
     backbone.trainable = trainable
     rate = config.training.unfrozen_learning_rate if trainable else config.training.learning_rate
-    compile_model(model, config.training, learning_rate=rate)
+    compile_model(model, config.training, learning_rate=rate, jit_compile=numerics.jit_compile(config))
     what = f"whole network at learning rate {rate:g}" if trainable else "head only, backbone frozen"
     print(f"epoch {first_epoch + 1}: training the {what}", flush=True)
     return True

@@ -49,12 +49,18 @@ def make_optimizer(config: TrainingConfig, learning_rate: float | None = None) -
     return keras.optimizers.SGD(rate, momentum=0.9)
 
 
-def compile_model(model: keras.Model, config: TrainingConfig, learning_rate: float | None = None) -> None:
+def compile_model(
+    model: keras.Model,
+    config: TrainingConfig,
+    learning_rate: float | None = None,
+    jit_compile: bool | str | None = None,
+) -> None:
+    """`jit_compile` overrides the config's (a portable run never uses XLA)."""
     model.compile(
         optimizer=make_optimizer(config, learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        jit_compile=config.jit_compile,
+        jit_compile=config.jit_compile if jit_compile is None else jit_compile,
     )
 
 

@@ -32,6 +32,7 @@ from app.train import (
     fine_tune,
     hparams,
     networks,
+    numerics,
     outputs,
     plots,
 )
@@ -88,7 +89,10 @@ def start(run: Run, dataset: data.Dataset, data_dir: Path, strategy, lock: conte
     """Claim the run (after this, the run's end is recorded whatever happens), then get its model."""
     config = run.config
     determinism = set_determinism(config.seed, config.deterministic)
-    facts = environment.provenance(run.launch, ImageFacts.from_environment())
+    facts = {
+        **environment.provenance(run.launch, ImageFacts.from_environment()),
+        "numerics": numerics.record(config),
+    }
     data_record = describe_data(dataset, data_dir)
     cluster_record = {
         **run.cluster.record(),
@@ -229,7 +233,7 @@ def use_model(run: Run, restored: checkpoint.Restored | None, network: networks.
         print(f"resuming run {run.run_id} from {restored.name} (epoch {run.first_epoch})", flush=True)
         return
     run.model = network.model
-    compile_model(run.model, run.config.training)
+    compile_model(run.model, run.config.training, jit_compile=numerics.jit_compile(run.config))
     if run.resuming:  # stopped before the first checkpoint: start over in the same directory
         print(f"resuming run {run.run_id} from the start (no usable checkpoint)", flush=True)
     else:

@@ -12,8 +12,9 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
+from app.config import Config
 from app.container_env import LaunchFacts
-from app.train import distribute, exits, signals
+from app.train import distribute, exits, numerics, signals
 from app.train.errors import Interrupted, UserError
 from app.train.preflight import TrainRequest, preflight
 
@@ -28,12 +29,13 @@ def train(request: TrainRequest) -> int:
         try:
             launch, cluster = read_environment()
             checked = preflight(request, lock if cluster.is_chief else None)
+            numerics.prepare(checked.config)  # oneDNN reads its variables when TensorFlow loads
             from app.train import data  # no TensorFlow: a bad photo costs seconds, not its start-up
 
             dataset = data.load_dataset(checked.plan, checked.config.data, request.cache)
             from app.train import phases  # TensorFlow loads here, after the cheap checks
 
-            strategy = start_tensorflow(cluster, launch)
+            strategy = start_tensorflow(cluster, launch, checked.config)
             print(
                 f"run {checked.run_id}: {len(dataset.train)} training images, classes {dataset.class_names}",
                 flush=True,
@@ -51,11 +53,12 @@ def train(request: TrainRequest) -> int:
     return exits.EXIT_OK
 
 
-def start_tensorflow(cluster: distribute.Cluster, launch: LaunchFacts):
+def start_tensorflow(cluster: distribute.Cluster, launch: LaunchFacts, config: Config):
     """Thread pools, then the distribution strategy (None for one worker): before any other op."""
     from app.train import threads
 
-    threads.configure()  # pools sized to the container's CPU quota
+    # pools sized to the container's CPU quota, unless the determinism mode fixes them
+    threads.configure(fixed=numerics.pool_size(config, launch.threads))
     strategy = distribute.make_strategy(cluster, launch.slurm_port_base)
     if cluster.distributed:
         print(f"worker {cluster.index} of {cluster.workers} ({cluster.source})", flush=True)

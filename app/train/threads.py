@@ -37,12 +37,13 @@ def threads_for(limit: float | None, cores: int | None) -> int | None:
     return max(1, min(math.ceil(limit), cores or math.ceil(limit)))
 
 
-def configure(root: Path = CGROUP) -> dict:
-    """Size TensorFlow's pools from the quota (when present); returns what was decided."""
+def configure(root: Path = CGROUP, fixed: int | None = None) -> dict:
+    """Size TensorFlow's pools: `fixed` when given (portable determinism, a replayed run),
+    else from the quota (when present); returns what was decided."""
     import tensorflow as tf
 
     limit = cgroup_cpu_limit(root)
-    threads = threads_for(limit, os.cpu_count())
+    threads = fixed or threads_for(limit, os.cpu_count())
     if threads is not None:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)

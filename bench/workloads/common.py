@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.config import load_config
-from app.train import data, files
+from app.train import data, files, numerics
 from app.train.determinism import set_determinism
 from app.train.model import build_model, compile_model
 from app.train.threads import cgroup_cpu_limit
@@ -60,7 +60,7 @@ def fresh_model(config, dataset):
     model = build_model(
         config.model, dataset.image_shape, len(dataset.class_names), config.training.precision
     )
-    compile_model(model, config.training)
+    compile_model(model, config.training, jit_compile=numerics.jit_compile(config))
     return model
 
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from bench.workloads import common
+from bench.workloads import numerics_first
+
+CONFIG = numerics_first.prepare()  # before TensorFlow loads (in common)
+
+from bench.workloads import common  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,9 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = arguments.parse_args(argv)
     if args.threads == "quota":
-        from app.train import threads
+        from app.train import numerics, threads
 
-        threads.configure()  # before TensorFlow's first op, as app/__main__.py does
+        # before TensorFlow's first op, as app/train/session.py does
+        threads.configure(fixed=numerics.pool_size(CONFIG, None))
     config, dataset = common.load(args)
     return common.emit(
         {

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import REPO_ROOT, assert_one_line_error, copy_repo, invoke
+from app import numerics
+from tests.helpers import REPO_ROOT, assert_one_line_error, copy_repo, invoke, skip_or_fail
 
 pytestmark = pytest.mark.docker
 
@@ -271,3 +272,31 @@ def test_reproduce_after_the_code_changed_says_which_commit(repo, cli, reference
         assert set(outputs.iterdir()) == before  # nothing was started
     finally:
         git(repo, "reset", "-q", "--hard", "HEAD~1")
+
+
+def test_reproduce_replays_the_recorded_pools_and_names_the_isa_it_cannot(
+    cli, reference, outputs, no_leftovers
+):
+    """A run recorded on a CPU with AMX (its weights from there) and one thread, reproduced
+    here: the re-run gets one thread, and the verdict names the ISA this CPU lacks."""
+    host = numerics.cpu_facts(numerics.read_cpuinfo())
+    if "amx_tile" in host["cpu_isa_flags"]:
+        skip_or_fail("this CPU has AMX: it can replay the recorded ISA")
+    host_isa = numerics.highest_isa(host["cpu_isa_flags"])
+    edited = outputs / f"{reference.name}-amx"
+    shutil.copytree(reference, edited)
+    record = manifest(edited)
+    record["numerics"].update(onednn_isa="AVX512_CORE_AMX", intra_op_threads=1)
+    record["weights_sha256"] = "0" * 64  # what that machine got
+    (edited / "manifest.json").write_text(json.dumps(record))
+
+    result = cli("reproduce", edited.name, "--output-dir", str(outputs), "--data-dir", str(DATA_DIR))
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (
+        f"note: this host cannot replay run {edited.name} exactly: the run used oneDNN ISA " in result.stdout
+    )
+    assert f"offers at most {host_isa}" in result.stdout
+    assert re.search(rf"^  numerics\.onednn_isa: AVX512_CORE_AMX -> {host_isa}$", result.stdout, re.M)
+    rerun = manifest(run_dir_from(result.stdout))["numerics"]
+    assert rerun["intra_op_threads"] == 1  # replayed, where the quota-less host would give 2
+    assert rerun["onednn_isa_cap"] is None  # no cap it cannot honour

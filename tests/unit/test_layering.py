@@ -19,6 +19,7 @@ SHARED = [
     "app/manifest.py",
     "app/run_lock.py",
     "app/config.py",
+    "app/numerics.py",
     "app/predictions.py",
 ]
 

@@ -46,6 +46,36 @@ def test_a_metric_or_key_on_one_side_only_is_a_difference():
     assert compare(RECORD, rerun) == ["metrics.extra: None -> x", "config model.dense_units: None -> 16"]
 
 
+NUMERICS = {
+    "mode": True,
+    "cpu_model": "AMD EPYC",
+    "onednn_isa": "AVX512_CORE_BF16",
+    "intra_op_threads": 2,
+    "tensorflow": "2.21.0",
+    "gpu": None,
+}
+
+
+def test_other_weights_come_with_the_recorded_numerics_that_differ():
+    recorded = {**copy.deepcopy(RECORD), "numerics": NUMERICS}
+    rerun = copy.deepcopy(recorded)
+    rerun["weights_sha256"] = "b" * 64
+    rerun["numerics"] = {**NUMERICS, "onednn_isa": "AVX2", "intra_op_threads": 1}
+    assert compare(recorded, rerun) == [
+        f"weights_sha256: {'a' * 64} -> {'b' * 64}",
+        "numerics.onednn_isa: AVX512_CORE_BF16 -> AVX2",
+        "numerics.intra_op_threads: 2 -> 1",
+    ]
+
+
+def test_other_numerics_with_the_same_weights_are_no_difference():
+    # a portable run on another CPU model: the point of portable is that this is identical
+    recorded = {**copy.deepcopy(RECORD), "numerics": {**NUMERICS, "mode": "portable"}}
+    rerun = copy.deepcopy(recorded)
+    rerun["numerics"]["cpu_model"] = "Intel Xeon"
+    assert compare(recorded, rerun) == []
+
+
 def test_another_model_file_or_weights_file_is_a_difference():
     with_model = {
         **RECORD,
