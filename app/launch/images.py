@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import docker.errors
-from docker.utils.build import create_archive
 
 from app import settings
 from app.launch import base, certs, engines
@@ -96,14 +95,31 @@ def build_context(ca_bytes: bytes, root: Path = REPO_ROOT) -> io.BytesIO:
     """
     files = [path for path in context_paths(root) if path != DOCKERIGNORE]
     context = io.BytesIO()
-    create_archive(root=str(root), files=files, fileobj=context)  # leaves it at 0
-    with tarfile.open(fileobj=context, mode="a") as archive:
+    with tarfile.open(fileobj=context, mode="w") as archive:
+        for path in files:
+            add_as_root(archive, root / path, path)
         member = tarfile.TarInfo(CA_IN_CONTEXT)
         member.size = len(ca_bytes)
         member.mode = 0o644
         archive.addfile(member, io.BytesIO(ca_bytes))
     context.seek(0)
     return context
+
+
+def add_as_root(archive: tarfile.TarFile, path: Path, name: str) -> None:
+    """One context entry, owned by root in the archive. The classic builder keys COPY's
+    cache on the entries' owners (it copies them as root either way): a checkout owned by
+    another user would otherwise rebuild every layer and give the same tree another image id."""
+    info = archive.gettarinfo(str(path), arcname=name)
+    if info is None:  # a socket: nothing to send
+        return
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    if info.isfile():
+        with open(path, "rb") as handle:
+            archive.addfile(info, handle)
+    else:
+        archive.addfile(info)
 
 
 def build_image(request: BuildRequest, echo=print) -> str:

@@ -153,7 +153,9 @@ def write_header(path: Path, header: dict) -> None:
 
 
 def write_atomic(path: Path, content: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+    # A name of this process's own: two workers may write the same file at once (the first
+    # run of a --workers job creating the cache directory's CACHEDIR.TAG).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
     with open(temporary, "wb") as handle:
         handle.write(content)
         handle.flush()

@@ -38,6 +38,18 @@ def edit_code(copy: Path, attempt: int) -> None:
     marker.write_text(marker.read_text() + f"# bench code change {attempt} {time.time()}\n")
 
 
+def remove_own_images(client, made: list[str]) -> None:
+    """The step's tag, then the images it made that nothing else names. An unchanged tree
+    builds the very image the user has (same id as trainbox:cpu): removing that by id would
+    delete the user's image, so an image that still has a tag is left alone."""
+    with contextlib.suppress(docker.errors.APIError):
+        client.images.remove(rebuild_tag())
+    for image_id in reversed(made):
+        with contextlib.suppress(docker.errors.APIError):
+            if not client.images.get(image_id).tags:
+                client.images.remove(image_id, force=False)
+
+
 def measure(ctx: Context) -> list[Figure]:
     rebuilds = ctx.plan.choose(quick=1, full=2)
     ctx.echo(f"code-only rebuild in a copy of the repository, {rebuilds} time(s) ...")
@@ -53,9 +65,7 @@ def measure(ctx: Context) -> list[Figure]:
             samples.append(runs.invoke_build(tag_args, cwd=copy))
             made.append(ctx.client.images.get(rebuild_tag()).id)
     finally:
-        for image_id in [rebuild_tag(), *reversed(made)]:
-            with contextlib.suppress(docker.errors.APIError):
-                ctx.client.images.remove(image_id, force=False)
+        remove_own_images(ctx.client, made)
         shutil.rmtree(copy, ignore_errors=True)
     return [
         Figure(

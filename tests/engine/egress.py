@@ -86,10 +86,10 @@ class Egress:
             self.probe.remove(force=True)
 
 
-def attach_when_started(role: str, image_id: str, known: set[str]) -> dict:
-    """Attach a sniffer to the next project container of `role` the moment the engine has it
-    (before the server in it answers); the result lands in the returned dict (`egress`,
-    or `error`)."""
+def attach_when_started(role: str, image_id: str, known: set[str], mounting: str) -> dict:
+    """Attach a sniffer (run from `image_id`) to the next project container of `role` that
+    mounts the host folder `mounting`, the moment the engine has it (before the server in it
+    answers); the result lands in the returned dict (`egress`, or `error`)."""
     found: dict = {}
 
     def watch():
@@ -97,9 +97,13 @@ def attach_when_started(role: str, image_id: str, known: set[str]) -> dict:
         try:
             while time.monotonic() < deadline:
                 labels = [f"{settings.PROJECT_LABEL}={settings.PROJECT_NAME}", f"trainbox.role={role}"]
-                # The image too: other sessions' notebooks may start on this engine meanwhile.
-                filters = {"label": labels, "ancestor": image_id}
-                fresh = [c for c in client().containers.list(filters=filters) if c.id not in known]
+                # Ours is the one mounting `mounting`: other sessions' containers start meanwhile.
+                fresh = [
+                    c
+                    for c in client().containers.list(filters={"label": labels})
+                    if c.id not in known
+                    and any(m.get("Source") == mounting for m in c.attrs.get("Mounts", []))
+                ]
                 if fresh:
                     found["egress"] = Egress(fresh[0], image_id)
                     return

@@ -53,7 +53,7 @@ def lab(tmp_path_factory, tiny_run, cpu_image):
     notebook_dir = tmp_path_factory.mktemp("notebooks")
     baseline = project_objects(session_roots(tmp_path_factory))
     running = {container.id for container in client().containers.list()}
-    sniffing = attach_when_started("notebook", cpu_image.id, running)
+    sniffing = attach_when_started("notebook", cpu_image.id, running, mounting=str(notebook_dir))
     server = Server(
         [
             "notebook",

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from app import settings
 from app.launch.certs import find_ca_bundle
 from tests.engine.service_support import Server, free_port
 from tests.engine.test_compose import compose
@@ -103,15 +104,18 @@ def unprivileged_user() -> pwd.struct_passwd:
 
 
 @pytest.mark.ownership_runner
-def test_the_ownership_tests_pass_as_an_unprivileged_user():
+def test_the_ownership_tests_pass_as_an_unprivileged_user(engine, cpu_image):
     user = unprivileged_user()
     workdir = Path(tempfile.mkdtemp(prefix="trainbox-ownership-"))  # root's pytest tmp is 0700
+    repository = f"{settings.IMAGE_REPOSITORY}-ownership-{uuid.uuid4().hex[:8]}"
     try:
         clone = copy_repo(workdir / "trainbox")
         subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(workdir)], check=True)
         python = Path(user.pw_dir) / "venv" / "bin" / "python"
         env = {key: os.environ[key] for key in PASSED_THROUGH if key in os.environ}
         env.update(PATH=f"{python.parent}:/usr/bin:/bin", HOME=user.pw_dir, USER=user.pw_name)
+        # Its own tags: the runner's `invoke build` never replaces the image the other tests hold.
+        env["TRAINBOX_IMAGE_REPOSITORY"] = repository
         bundle = find_ca_bundle()  # what root's builds trust, wherever root's pip keeps it
         if bundle is not None and "TRAINBOX_CA_BUNDLE" not in env:
             env["TRAINBOX_CA_BUNDLE"] = str(bundle)
@@ -123,6 +127,9 @@ def test_the_ownership_tests_pass_as_an_unprivileged_user():
         )  # fmt: skip
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        for image in engine.images.list(name=repository):
+            for tag in image.tags:
+                engine.images.remove(tag)  # the tags only: the layers are trainbox:cpu's
     print(result.stdout[-6000:])
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     passed = re.search(r"(\d+) passed", result.stdout)
