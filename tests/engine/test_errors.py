@@ -171,21 +171,12 @@ def test_escape_through_a_symlink_in_the_data_dir(tmp_path, no_leftovers):
 def test_container_killed_for_memory_is_explained_and_the_run_marked_failed(
     tmp_path, cpu_image, no_leftovers
 ):
-    # 256x256 inputs with 64 filters need far more than 600 MB in the first epoch; TF starts in less.
-    result = invoke(
-        "train",
-        "--output-dir",
-        str(tmp_path),
-        "--memory",
-        "600m",
-        "--set",
-        "data.image_size=[256,256]",
-        "--set",
-        "model.conv_filters=[64]",
-        "--set",
-        "training.epochs=2",
-        timeout=600,
-    )
+    # A small model (it builds and the run is claimed) whose batches of 128 images at 256x256
+    # need about 1 GB of activations in the first epoch; TF starts in less than 600 MB.
+    overrides = ["data.image_size=[256,256]", "model.conv_filters=[32]", "model.dense_units=8",
+                 "training.batch_size=128", "training.epochs=2"]  # fmt: skip
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    result = invoke("train", "--output-dir", str(tmp_path), "--memory", "600m", *sets, timeout=600)
     line = assert_one_line_error(result, "out of memory", "limit 600m", "exit 137", "--memory")
     assert result.returncode == 137, line
     (run_dir,) = runs(tmp_path)
