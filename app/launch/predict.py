@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from app import manifest, predictions, settings
+from app import predictions, settings
 from app.launch import containers, images, runs
 from app.launch.errors import TrainboxError, UsageError
 from app.launch.folders import resolve_dir
@@ -43,12 +43,7 @@ class Given:
 
 
 def completed_run(output_dir: Path, run_id: str) -> Path:
-    if not manifest.is_valid_run_id(run_id):
-        raise UsageError(f"{run_id!r} is not a run id like 20261125-180512-3fa9c2")
-    run_dir = output_dir / run_id
-    record = runs.read_record(run_dir, f"run {run_id}")
-    if record is None:
-        raise UsageError(f"no run {run_id} in {output_dir}: pass --output-dir if it is elsewhere")
+    run_dir, record = runs.find_run(output_dir, run_id)
     if record.get("status") != Status.COMPLETED or not (run_dir / "model.keras").is_file():
         raise UsageError(
             f"run {run_id} is {record.get('status')}, not completed: it has no model to predict with"

@@ -92,12 +92,7 @@ def host_numerics() -> dict:
 
 
 def recorded_run(output_dir: Path, run_id: str) -> tuple[Path, dict]:
-    if not manifest.is_valid_run_id(run_id):
-        raise UsageError(f"{run_id!r} is not a run id like 20261125-180512-3fa9c2")
-    run_dir = output_dir / run_id
-    record = runs.read_record(run_dir, f"run {run_id}")
-    if record is None:
-        raise UsageError(f"no run {run_id} in {output_dir}: pass --output-dir if it is elsewhere")
+    run_dir, record = runs.find_run(output_dir, run_id)
     if record.get("status") != Status.COMPLETED or not record.get("weights_sha256"):
         raise UsageError(
             f"run {run_id} is {record.get('status')}, not completed: finish it first "

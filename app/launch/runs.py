@@ -133,3 +133,14 @@ def _update_unless_written(run_dir: Path, change) -> None:
         updated = change(record) if record is not None else None
         if updated is not None:
             manifest.write_manifest(run_dir, updated)
+
+
+def find_run(output_dir: Path, run_id: str) -> tuple[Path, dict]:
+    """A run named by the user: its directory and record; a usage error when there is none."""
+    if not manifest.is_valid_run_id(run_id):
+        raise UsageError(f"{run_id!r} is not a run id like 20261125-180512-3fa9c2")
+    run_dir = output_dir / run_id
+    record = read_record(run_dir, f"run {run_id}")
+    if record is None:
+        raise UsageError(f"no run {run_id} in {output_dir}: pass --output-dir if it is elsewhere")
+    return run_dir, record
