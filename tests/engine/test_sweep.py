@@ -156,6 +156,14 @@ def wait_for_a_trial_mid_run(output_dir: Path, process: subprocess.Popen, timeou
     raise AssertionError("no trial was caught mid-run")
 
 
+def stop_paused(engine, run_dir: Path) -> None:
+    for container in engine.containers.list(all=True, filters={"label": f"trainbox.run_id={run_dir.name}"}):
+        if container.status == "paused":
+            container.unpause()
+        if container.status in ("running", "paused"):
+            container.kill()
+
+
 def test_kill_9_mid_sweep_then_resume_gives_the_same_weights_one_by_one(
     parallel, engine, photos, sweep_file, tmp_path, no_leftovers
 ):
@@ -164,6 +172,7 @@ def test_kill_9_mid_sweep_then_resume_gives_the_same_weights_one_by_one(
          *sweep_args(photos, tmp_path)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    run_dir = None
     try:
         run_dir = wait_for_a_trial_mid_run(tmp_path, process)
         (container,) = engine.containers.list(filters={"label": f"trainbox.run_id={run_dir.name}"})
@@ -172,12 +181,13 @@ def test_kill_9_mid_sweep_then_resume_gives_the_same_weights_one_by_one(
         process.communicate(timeout=30)
         (sweep_id,) = [path.name for path in (tmp_path / "sweeps").iterdir()]
         refused = invoke("sweep", str(sweep_file), "--resume", sweep_id, "--output-dir", str(tmp_path))
-        assert_one_line_error(refused, f"--resume {run_dir.name}: the run is still being written")
-        container.unpause()
-        container.kill()  # as a reboot would
+        still_going = f"--resume {run_dir.name}: the run is still going in container {container.name}"
+        assert_one_line_error(refused, still_going)
     finally:
         if process.poll() is None:
             process.kill()
+        if run_dir is not None:
+            stop_paused(engine, run_dir)  # as a reboot would; also when an assertion above failed
     killed = manifest(run_dir)
     assert killed["status"] == "running" and killed["epochs_completed"] < EPOCHS
 
