@@ -81,3 +81,22 @@ def test_every_build_step_above_the_base_carries_the_project_label(engine, cpu_i
         assert labels.get(settings.PROJECT_LABEL) == settings.PROJECT_NAME, attrs["ContainerConfig"]["Cmd"]
         image_id, steps = attrs.get("Parent"), steps + 1
     assert image_id == base_id and steps > 10
+
+
+def test_images_keeps_the_base_and_base_removes_it(engine, monkeypatch):
+    """`invoke clean --images` keeps the base image (making it again needs root and Debian's
+    archive); `--base` removes it. A stand-in base under the base's own repository, with a
+    marker, so the real base and other sessions' images are out of reach."""
+    marker = {"trainbox.test": uuid.uuid4().hex}
+    stand_in = f"{settings.BASE_IMAGE.split(':')[0]}:cleanscope-{marker['trainbox.test'][:8]}"
+    base_id = build(engine, {**settings.project_labels(), **marker}, stand_in)
+    monkeypatch.setattr(settings, "BASE_IMAGE", stand_in)
+    try:
+        assert clean(images=True, extra_labels=marker, echo=lambda _: None) == []
+        assert exists(engine, base_id)
+        removed = clean(images=True, base=True, extra_labels=marker, echo=lambda _: None)
+        assert removed == [f"image {stand_in}"]
+        assert not exists(engine, base_id)
+    finally:
+        if exists(engine, base_id):
+            engine.images.remove(base_id, force=True)
