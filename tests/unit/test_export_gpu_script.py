@@ -21,7 +21,7 @@ GPU_TAG = settings.image_tag(gpu=True)
 
 
 def run_script(tmp_path, runtime: str, with_nvidia_smi: bool) -> list[str]:
-    image = SimpleNamespace(id="sha256:" + "cd" * 32, labels={})
+    image = SimpleNamespace(id="sha256:" + "cd" * 32, labels={}, attrs={}, history=list)
     values = export.template_values(image, GPU_TAG, gpu=True, output_dir=tmp_path)
     script = tmp_path / "trainbox-gpu.sbatch"
     script.write_text(export.render("slurm.sbatch", values, quote=export.shell_word))
