@@ -32,6 +32,27 @@ def _repo_path(path) -> str:
 
 DATA_DIR, OUTPUT_DIR = _repo_path(settings.DEFAULT_DATA_DIR), _repo_path(settings.DEFAULT_OUTPUT_DIR)
 NOTEBOOK_DIR, EXPORT_DIR = _repo_path(settings.DEFAULT_NOTEBOOK_DIR), _repo_path(settings.DEFAULT_EXPORT_DIR)
+DATA_DIR_HELP = f"data directory, mounted read-only (default: {DATA_DIR})"
+CACHE_DIR_HELP = "where decoded images are kept for later runs (default: <output dir>/.cache)"
+
+
+def _run_request(
+    config, set_, resume, data_dir, output_dir, cache_dir, image, cpus, memory, shm_size
+) -> dict:
+    """The fields `train` and `sweep` both hand on: the experiment, its folders and image, and
+    the container's limits (a bad --cpus, --memory or --shm-size ends here in one line)."""
+    from app.launch import options
+
+    return {
+        "config_file": config,
+        "overrides": tuple(set_ or ()),
+        "resume": resume,
+        "data_dir": data_dir,
+        "output_dir": output_dir,
+        "cache_dir": cache_dir,
+        "image": image,
+        "limits": _run(options.limits, cpus=cpus, memory=memory, shm_size=shm_size),
+    }
 
 
 @task(
@@ -81,9 +102,9 @@ def data(c, data_dir=None, gpu=False):
         "set_": "override one key, e.g. --set training.epochs=3 (repeatable)",
         "gpu": f"train in {GPU_TAG} with all GPUs requested",
         "resume": "continue the interrupted run RUN_ID in its own directory",
-        "data_dir": f"data directory, mounted read-only (default: {DATA_DIR})",
+        "data_dir": DATA_DIR_HELP,
         "output_dir": f"where run directories go (default: {OUTPUT_DIR})",
-        "cache_dir": "where decoded images are kept for later runs (default: <output dir>/.cache)",
+        "cache_dir": CACHE_DIR_HELP,
         "image": f"run another image tag than {CPU_TAG} / {GPU_TAG}",
         "cpus": "CPU limit for the container, e.g. 1.5",
         "memory": "memory limit for the container, e.g. 4g",
@@ -111,26 +132,18 @@ def train(
     from app.launch.training import TrainRequest
     from app.launch.training import train as run_training
 
-    request = TrainRequest(
-        config_file=config,
-        overrides=tuple(set_ or ()),
-        gpu=gpu,
-        resume=resume,
-        data_dir=data_dir,
-        output_dir=output_dir,
-        cache_dir=cache_dir,
-        image=image,
-        limits=_run(options.limits, cpus=cpus, memory=memory, shm_size=shm_size),
-        workers=None if workers is None else _run(options.parse_count, workers, "--workers"),
+    shared = _run_request(
+        config, set_, resume, data_dir, output_dir, cache_dir, image, cpus, memory, shm_size
     )
-    _exit_with(_run(run_training, request))
+    workers = None if workers is None else _run(options.parse_count, workers, "--workers")
+    _exit_with(_run(run_training, TrainRequest(gpu=gpu, workers=workers, **shared)))
 
 
 @task(
     help={
         "run_id": "the completed run to re-run (a folder name under the output directory)",
         "output_dir": f"where the run is and the re-run goes (default: {OUTPUT_DIR})",
-        "data_dir": f"data directory, mounted read-only (default: {DATA_DIR})",
+        "data_dir": DATA_DIR_HELP,
         "image_archive": "when the run's image is gone: load it from this `docker save` tarball "
         "(invoke export writes one) instead of rebuilding it from the run's commit",
     }
@@ -154,9 +167,9 @@ def reproduce(c, run_id, output_dir=None, data_dir=None, image_archive=None):
         "set_": "override one base key, e.g. --set training.epochs=3 (repeatable)",
         "parallel": "run N trials at once, each with 1/N of --cpus (default 1)",
         "resume": "continue the sweep SWEEP_ID: completed trials skipped, interrupted ones resumed",
-        "data_dir": f"data directory, mounted read-only (default: {DATA_DIR})",
+        "data_dir": DATA_DIR_HELP,
         "output_dir": f"where the trials' run directories and sweeps/ go (default: {OUTPUT_DIR})",
-        "cache_dir": "where decoded images are kept for later runs (default: <output dir>/.cache)",
+        "cache_dir": CACHE_DIR_HELP,
         "image": f"run another image tag than {CPU_TAG}",
         "cpus": "CPUs for all trials together (default: the host's cores when --parallel > 1)",
         "memory": "memory limit of each trial's container, e.g. 4g",
@@ -183,19 +196,11 @@ def sweep(
     from app.launch.sweeps import SweepRequest
     from app.launch.sweeps import sweep as run_sweep
 
-    request = SweepRequest(
-        sweep_file=sweep_file,
-        config_file=config,
-        overrides=tuple(set_ or ()),
-        parallel=1 if parallel is None else _run(options.parse_count, parallel, "--parallel"),
-        resume=resume,
-        data_dir=data_dir,
-        output_dir=output_dir,
-        cache_dir=cache_dir,
-        image=image,
-        limits=_run(options.limits, cpus=cpus, memory=memory, shm_size=shm_size),
+    parallel = 1 if parallel is None else _run(options.parse_count, parallel, "--parallel")
+    shared = _run_request(
+        config, set_, resume, data_dir, output_dir, cache_dir, image, cpus, memory, shm_size
     )
-    _exit_with(_run(run_sweep, request))
+    _exit_with(_run(run_sweep, SweepRequest(sweep_file=sweep_file, parallel=parallel, **shared)))
 
 
 @task(

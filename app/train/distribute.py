@@ -11,6 +11,7 @@ throwaway directory and read the chief's checkpoints when resuming.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -103,6 +104,11 @@ def make_strategy(cluster: Cluster, slurm_port_base: int | None = None):
         )
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def strategy_scope(strategy):
+    """A fresh scope each time: a distribution strategy's scope cannot be entered twice."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def worker_slice(batch_indices, index: int, workers: int):

@@ -19,7 +19,7 @@ from app.train.errors import Interrupted, UserError
 from app.train.preflight import TrainRequest, preflight
 
 if TYPE_CHECKING:  # app.train.phases imports TensorFlow
-    from app.train.phases import Run
+    from app.train.phases.run import Run
 
 
 def train(request: TrainRequest) -> int:
@@ -33,18 +33,20 @@ def train(request: TrainRequest) -> int:
             from app.train import data  # no TensorFlow: a bad photo costs seconds, not its start-up
 
             dataset = data.load_dataset(checked.plan, checked.config.data, request.cache)
-            from app.train import phases  # TensorFlow loads here, after the cheap checks
+            # TensorFlow loads here, after the cheap checks
+            from app.train.phases import evaluate, finish, fit, start
+            from app.train.phases.run import Run
 
             strategy = start_tensorflow(cluster, launch, checked.config)
             print(
                 f"run {checked.run_id}: {len(dataset.train)} training images, classes {dataset.class_names}",
                 flush=True,
             )
-            run = phases.Run(checked, cluster, launch)
-            phases.start(run, dataset, request.data_dir, strategy, lock)
-            phases.fit(run, dataset, strategy)
-            metrics = phases.evaluate(run, dataset)
-            phases.finish(run, metrics)
+            run = Run(checked, cluster, launch)
+            start.start(run, dataset, request.data_dir, strategy, lock)
+            fit.fit(run, dataset, strategy)
+            metrics = evaluate.evaluate(run, dataset)
+            finish.finish(run, metrics)
         except (Exception, Interrupted) as error:
             return end(error, run)
     print_run_dir(run)

@@ -61,6 +61,23 @@ def no_leftovers(engine, tmp_path_factory, leftover_roots):
 
 
 @pytest.fixture
+def nothing_left(engine, tmp_path_factory):
+    """No project container that mounts a folder under pytest's tmp remains after the test.
+
+    Narrower than no_leftovers: containers only, all of them this session's (no networks,
+    volumes or containers that mount the repository), and none excused for existing before.
+    """
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    left = [
+        container.name
+        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
+        if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
+    ]
+    assert not left, f"left behind: {left}"
+
+
+@pytest.fixture
 def small_disk(tmp_path):
     """A 32 MB tmpfs the test can fill while a run writes to it (CI runs as root)."""
     mount_point = tmp_path / "small-disk"

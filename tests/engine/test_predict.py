@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import PROJECT_FILTER
 from tests.helpers import REPO_ROOT, assert_one_line_error, invoke
 from tests.photos import CLASSES, PHOTO_OVERRIDES, make_dataset
 
@@ -32,19 +31,6 @@ def trained(cpu_image, tmp_path_factory) -> tuple[Path, Path]:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return data_dir, Path(re.findall(r"^run directory: (/\S+)$", result.stdout, re.M)[-1])
-
-
-@pytest.fixture
-def nothing_left(engine, tmp_path_factory):
-    """No project container that mounts a folder of this module remains."""
-    yield
-    base = str(tmp_path_factory.getbasetemp())
-    left = [
-        container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
-        if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
-    ]
-    assert not left, f"left behind: {left}"
 
 
 def predict(run_dir: Path, *args: str, cwd: Path = REPO_ROOT):

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.engine.conftest import PROJECT_FILTER
 from tests.helpers import REPO_ROOT, assert_one_line_error, invoke
 from tests.photos import PHOTO_OVERRIDES, make_dataset
 
@@ -34,20 +33,6 @@ SWEEP = {
     "metric": "test_accuracy",
     "goal": "maximize",
 }
-
-
-@pytest.fixture
-def no_leftovers(engine, tmp_path_factory):
-    """No container of this module's runs remains (each mounts a folder under pytest's tmp);
-    as in test_reproduce.py, narrower than conftest's, which counts other sessions' containers."""
-    yield
-    base = str(tmp_path_factory.getbasetemp())
-    left = [
-        container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
-        if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
-    ]
-    assert not left, f"left behind: {left}"
 
 
 def manifest(run_dir: Path) -> dict:
@@ -92,7 +77,7 @@ def parallel(cpu_image, photos, sweep_file, tmp_path_factory):
     return output_dir, result
 
 
-def test_a_parallel_sweep_runs_every_trial_as_a_run_and_ends_with_a_table_and_a_plot(parallel, no_leftovers):
+def test_a_parallel_sweep_runs_every_trial_as_a_run_and_ends_with_a_table_and_a_plot(parallel, nothing_left):
     output_dir, result = parallel
     summary = results(output_dir)
     assert [trial["status"] for trial in summary["trials"]] == ["completed"] * 4
@@ -110,7 +95,7 @@ def test_a_parallel_sweep_runs_every_trial_as_a_run_and_ends_with_a_table_and_a_
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_invoke_runs_lists_the_trials_and_reports_a_truncated_manifest(parallel, no_leftovers):
+def test_invoke_runs_lists_the_trials_and_reports_a_truncated_manifest(parallel, nothing_left):
     output_dir, _ = parallel
     broken = output_dir / "20261207-000000-badbad"
     broken.mkdir(exist_ok=True)
@@ -165,7 +150,7 @@ def stop_paused(engine, run_dir: Path) -> None:
 
 
 def test_kill_9_mid_sweep_then_resume_gives_the_same_weights_one_by_one(
-    parallel, engine, photos, sweep_file, tmp_path, no_leftovers
+    parallel, engine, photos, sweep_file, tmp_path, nothing_left
 ):
     process = subprocess.Popen(
         [sys.executable, "-m", "invoke", "sweep", str(sweep_file), "--cpus", "1",

@@ -44,8 +44,30 @@ def train_args(data_dir: Path, output_dir: Path, run_id: str, overrides=TINY, *e
     return [*args, *extra]
 
 
+def start_training(
+    data_dir: Path, output_dir: Path, run_id: str, log: Path, overrides=TINY
+) -> subprocess.Popen:
+    """`python -m app train` in the background, its output into `log`."""
+    with log.open("w") as handle:
+        return subprocess.Popen(
+            app_command(*train_args(data_dir, output_dir, run_id, overrides)),
+            cwd=REPO,
+            env=app_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def resume(data_dir: Path, output_dir: Path, run_id: str) -> subprocess.CompletedProcess:
+    return run_app("train", "--resume", run_id, "--data-dir", str(data_dir), "--output-dir", str(output_dir))
+
+
 def read_manifest(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text())
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    return json.loads((run_dir / "history.json").read_text())
 
 
 def wait_for_epochs(run_dir: Path, epochs: int, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -60,3 +82,15 @@ def wait_for_epochs(run_dir: Path, epochs: int, process: subprocess.Popen, timeo
             pass
         time.sleep(0.02)
     raise AssertionError(f"no epoch {epochs} within {timeout}s")
+
+
+def signal_after_epochs(process: subprocess.Popen, run_dir: Path, epochs: int, signum: int) -> int:
+    """Send `signum` once the run has recorded `epochs` epochs; the exit status. Never leaves
+    the process running (killed if the wait fails)."""
+    try:
+        wait_for_epochs(run_dir, epochs, process)
+        process.send_signal(signum)
+        return process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -5,22 +5,20 @@ schedule that a killed and resumed run follows to the very same weights."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from image_helpers import (
-    REPO,
     TINY,
-    app_command,
-    app_env,
+    read_history,
     read_manifest,
+    resume,
     run_app,
+    signal_after_epochs,
+    start_training,
     train_args,
-    wait_for_epochs,
 )
 from PIL import Image
 
@@ -63,10 +61,6 @@ def control_run(photo_dir, tmp_path_factory) -> Path:
     return output_dir / "control"
 
 
-def history(run_dir: Path) -> list[dict]:
-    return json.loads((run_dir / "history.json").read_text())
-
-
 def digest_of(model_file: Path) -> str:
     import keras
 
@@ -77,7 +71,7 @@ def digest_of(model_file: Path) -> str:
 
 def test_early_stopping_stops_and_restore_best_keeps_the_best_epoch(control_run):
     record = read_manifest(control_run)
-    rows = history(control_run)
+    rows = read_history(control_run)
     assert record["status"] == "completed" and record["stopped_early"] is True
     assert record["epochs_completed"] == len(rows) < EPOCHS
     losses = [row["val_loss"] for row in rows]
@@ -96,7 +90,7 @@ def test_cosine_schedule_and_balanced_class_weights_are_applied_and_recorded(con
     from app.train.files import plan_dataset
 
     config = load_config(control_run / "config.yaml")
-    rates = [row["learning_rate"] for row in history(control_run)]
+    rates = [row["learning_rate"] for row in read_history(control_run)]
     expected = [control.learning_rate(config.training, epoch) for epoch in range(len(rates))]
     assert rates == pytest.approx(expected, rel=1e-6) and rates[0] > rates[-1]
     labels = plan_dataset(photo_dir, config.data, config.seed).train.labels
@@ -196,25 +190,10 @@ def test_cosine_restore_best_and_class_weights_killed_and_resumed_give_the_same_
     assert whole.returncode == 0, whole.stderr[-2000:]
 
     run_dir = tmp_path / "killed"
-    with (tmp_path / "log.txt").open("w") as log:
-        process = subprocess.Popen(
-            app_command(*train_args(digits_dir, tmp_path, "killed", SCHEDULED)),
-            cwd=REPO,
-            env=app_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_epochs(run_dir, 3, process)
-        os.kill(process.pid, signal.SIGKILL)  # what `docker kill` does: no handler runs
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    process = start_training(digits_dir, tmp_path, "killed", tmp_path / "log.txt", SCHEDULED)
+    signal_after_epochs(process, run_dir, 3, signal.SIGKILL)  # what `docker kill` does: no handler runs
     assert read_manifest(run_dir)["epochs_completed"] < 6
-    resumed = run_app(
-        "train", "--resume", "killed", "--data-dir", str(digits_dir), "--output-dir", str(tmp_path)
-    )
+    resumed = resume(digits_dir, tmp_path, "killed")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 
     expected, record = read_manifest(tmp_path / "whole"), read_manifest(run_dir)
@@ -222,6 +201,6 @@ def test_cosine_restore_best_and_class_weights_killed_and_resumed_give_the_same_
     assert record["weights_sha256"] == expected["weights_sha256"]
     for key in ("best_epoch", "weights_epoch", "class_weights", "metrics"):
         assert record[key] == expected[key], key
-    assert [row["learning_rate"] for row in history(run_dir)] == [
-        row["learning_rate"] for row in history(tmp_path / "whole")
+    assert [row["learning_rate"] for row in read_history(run_dir)] == [
+        row["learning_rate"] for row in read_history(tmp_path / "whole")
     ]
