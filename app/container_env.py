@@ -8,6 +8,7 @@ Pure: imported on both sides.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ LAUNCHER = "TRAINBOX_LAUNCHER"
 IMAGE_ID = "TRAINBOX_IMAGE_ID"
 IMAGE_TAG = "TRAINBOX_IMAGE_TAG"
 IMAGE_CODE_SHA256 = "TRAINBOX_IMAGE_CODE_SHA256"
+# The image's layers, oldest first: JSON, [{"digest": "sha256:...", "step": "RUN ..." or null}].
+IMAGE_LAYERS = "TRAINBOX_IMAGE_LAYERS"
 GIT_COMMIT = "TRAINBOX_GIT_COMMIT"
 GIT_DIRTY = "TRAINBOX_GIT_DIRTY"
 REPRODUCES = "TRAINBOX_REPRODUCES"
@@ -60,6 +63,23 @@ def _port(environ: Mapping[str, str], name: str) -> int | None:
     return int(value)
 
 
+def _layers(environ: Mapping[str, str]) -> tuple[tuple[str, str | None], ...]:
+    value = _read(environ, IMAGE_LAYERS)
+    if value is None:
+        return ()
+    try:
+        entries = json.loads(value)
+        layers = tuple((entry["digest"], entry.get("step")) for entry in entries)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        layers = ()
+    if not layers or not all(
+        isinstance(digest, str) and digest.startswith("sha256:") and isinstance(step, str | None)
+        for digest, step in layers
+    ):
+        raise ValueError(f'{IMAGE_LAYERS} is not a JSON list of {{"digest": "sha256:...", "step": ...}}')
+    return layers
+
+
 def _trial(environ: Mapping[str, str]) -> int | None:
     value = _read(environ, SWEEP_TRIAL)
     if value is None:
@@ -76,6 +96,7 @@ class LaunchFacts:
     image_id: str = UNKNOWN
     image_tag: str = UNKNOWN
     image_code_sha256: str | None = None  # the image's trainbox.code_sha256 label
+    image_layers: tuple[tuple[str, str | None], ...] = ()  # (digest, Dockerfile step), oldest first
     git_commit: str = UNKNOWN
     git_dirty: bool | None = None
     launched_by_invoke: bool = False  # then the host, not the container, reports the outcome
@@ -96,6 +117,9 @@ class LaunchFacts:
         }
         if self.image_code_sha256:
             environment[IMAGE_CODE_SHA256] = self.image_code_sha256
+        if self.image_layers:
+            layers = [{"digest": digest, "step": step} for digest, step in self.image_layers]
+            environment[IMAGE_LAYERS] = json.dumps(layers, separators=(",", ":"))
         if self.launched_by_invoke:
             environment[LAUNCHER] = INVOKE
         if self.reproduces:
@@ -121,6 +145,7 @@ class LaunchFacts:
             image_id=_read(environ, IMAGE_ID) or UNKNOWN,
             image_tag=_read(environ, IMAGE_TAG) or UNKNOWN,
             image_code_sha256=_read(environ, IMAGE_CODE_SHA256),
+            image_layers=_layers(environ),
             git_commit=_read(environ, GIT_COMMIT) or UNKNOWN,
             git_dirty={"true": True, "false": False}.get(dirty),
             launched_by_invoke=_read(environ, LAUNCHER) == INVOKE,

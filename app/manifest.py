@@ -98,10 +98,18 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
 
+class LayerRecord(_Record):
+    digest: str  # sha256 of the uncompressed layer (the image config's diff_id)
+    step: str | None = None  # the Dockerfile step that made it, as the image's history says
+
+
 class ImageRecord(_Record):
     id: str
     tag: str
     code_sha256: str | None = None  # the image's trainbox.code_sha256 label (what it was built from)
+    # Oldest first. Two builds of one commit share the venv and code layers
+    # (docs/reproducible-images.md); the image id differs with the base and apt layers.
+    layers: list[LayerRecord] | None = None
 
 
 class GitRecord(_Record):

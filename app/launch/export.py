@@ -85,6 +85,7 @@ def launch_environment(image, tag: str) -> Verbatim:
         image_id=image.id,
         image_tag=tag,
         image_code_sha256=labels.get(settings.CODE_LABEL),
+        image_layers=images.image_layers(image),
         git_commit=labels.get(settings.REVISION_LABEL, UNKNOWN),
         git_dirty={"true": True, "false": False}.get(labels.get(settings.GIT_DIRTY_LABEL, "")),
     )

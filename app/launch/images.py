@@ -15,7 +15,7 @@ from pathlib import Path
 import docker.errors
 
 from app import settings
-from app.launch import base, certs, engines
+from app.launch import base, certs, engines, layers
 from app.launch.engine import client
 from app.launch.errors import TrainboxError, UsageError
 from app.launch.provenance import (
@@ -184,6 +184,17 @@ def require(name: str, gpu: bool = False):
         build = "invoke build --gpu" if gpu else "invoke build"
         raise UsageError(f"image {name} not found: build it first ({build})")
     return image
+
+
+def image_layers(image) -> tuple[tuple[str, str | None], ...]:
+    """The image's layer digests, oldest first, each with the Dockerfile step that made it
+    (None where its history cannot tell): what a run's manifest records of its image."""
+    digests = (image.attrs.get("RootFS") or {}).get("Layers") or []
+    try:
+        history = image.history()
+    except docker.errors.APIError:  # an engine without the history endpoint: digests alone
+        history = []
+    return tuple((layer.digest, layer.step) for layer in layers.paired(digests, history))
 
 
 def is_image_id(name: str) -> bool:

@@ -169,6 +169,7 @@ def launch_facts(request: TrainRequest, image) -> LaunchFacts:
         image_id=image.id,
         image_tag=images.display_tag(image, request.image or settings.image_tag(request.gpu)),
         image_code_sha256=(image.labels or {}).get(settings.CODE_LABEL),
+        image_layers=images.image_layers(image),
         git_commit=git.commit,
         git_dirty=git.dirty,
         launched_by_invoke=True,  # the host reports the run directory itself

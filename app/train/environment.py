@@ -31,6 +31,8 @@ def provenance(launch: LaunchFacts, image: ImageFacts) -> dict:
     image_record = {"id": launch.image_id, "tag": launch.image_tag}
     if launch.image_code_sha256:
         image_record["code_sha256"] = launch.image_code_sha256
+    if launch.image_layers:
+        image_record["layers"] = [{"digest": digest, "step": step} for digest, step in launch.image_layers]
     return {
         "image": image_record,
         "git": {"commit": launch.git_commit, "dirty": launch.git_dirty},

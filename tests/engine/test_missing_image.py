@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from app.launch.images import image_layers
 from tests.engine.service_support import finished_run
 from tests.helpers import assert_one_line_error, invoke
 
@@ -36,7 +37,9 @@ def test_train_builds_the_image_when_it_is_missing(engine, cpu_image, tmp_path, 
             "id": built.id,
             "tag": tag,
             "code_sha256": built.labels["trainbox.code_sha256"],
+            "layers": [{"digest": digest, "step": step} for digest, step in image_layers(built)],
         }
+        assert [layer["digest"] for layer in record["image"]["layers"]] == built.attrs["RootFS"]["Layers"]
     finally:
         if engine.images.list(name=tag):
             engine.images.remove(tag)  # only the tag: the layers are cpu_image's

@@ -34,6 +34,9 @@ def hostile_values(marker: Path) -> dict[str, str]:
             "org.opencontainers.image.revision": f"$(touch {marker})",
             "trainbox.git_dirty": f"`touch {marker}`\n%post\ntouch {marker}",
         },
+        attrs={"RootFS": {"Layers": ["sha256:" + "cd" * 32]}},
+        # a step's text travels in the script too (TRAINBOX_IMAGE_LAYERS, JSON with quotes)
+        history=lambda: [{"CreatedBy": f"/bin/sh -c echo \"$(touch {marker})\" 'x'", "Size": 1}],
     )
     return export.template_values(
         image, "trainbox:cpu", gpu=False, output_dir=marker.parent / f"$(touch {marker})"

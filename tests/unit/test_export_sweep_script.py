@@ -17,7 +17,7 @@ from tests.unit.test_export_script_quoting import calls, stubs
 
 
 def write_export(tmp_path) -> str:
-    image = SimpleNamespace(id="sha256:" + "ab" * 32, labels={})
+    image = SimpleNamespace(id="sha256:" + "ab" * 32, labels={}, attrs={}, history=list)
     values = export.template_values(image, "trainbox:cpu", gpu=False, output_dir=tmp_path)
     (tmp_path / "trainbox-cpu.sbatch").write_text(
         export.render("slurm.sbatch", values, quote=export.shell_word)
