@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import docker.errors
@@ -169,23 +169,29 @@ def remove_quietly(container) -> None:
 def follow_logs(container, watch: DecodingWatch | None = None) -> None:
     """Copy the container's output to ours as it comes."""
     for chunk in container.logs(stream=True, follow=True):
+        # What was printed before (text still held by sys.stdout) comes first: with stdout
+        # a pipe (`| tee log`), print's text waits in a buffer these bytes would overtake.
+        sys.stdout.flush()
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
         if watch is not None:
             watch.feed(chunk)
 
 
-def run_foreground(spec: ContainerSpec, echo=print) -> int:
+def run_foreground(spec: ContainerSpec, echo=print, on_start: Callable[[object], None] | None = None) -> int:
     """Start the container, stream its output, return its exit status.
 
     Ctrl-C or SIGTERM stops it (SIGTERM, then SIGKILL after STOP_TIMEOUT_S) so the
     program inside can record that it was interrupted; it is removed in every case.
+    `on_start(container)` runs once it has started (a watcher that may stop it, e.g.).
     """
     with interruptible():
         container = start(spec)
         phase = DecodingWatch()
         try:
             try:
+                if on_start is not None:
+                    on_start(container)
                 follow_logs(container, phase)
                 status = container.wait()["StatusCode"]
             except KeyboardInterrupt:
