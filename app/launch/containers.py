@@ -100,8 +100,9 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does.
+def interruptible(hangup: bool = False) -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does; with
+    `hangup`, so does SIGHUP (the terminal closed), unless it is ignored (`nohup`).
 
     Only the main thread can take signals: in another thread (a sweep's parallel trials) the
     main thread stops the containers instead.
@@ -113,11 +114,15 @@ def interruptible() -> Iterator[None]:
     def handler(signum, frame):
         raise Terminated
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    taken = [signal.SIGTERM]
+    if hangup and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        taken.append(signal.SIGHUP)
+    previous = {signum: signal.signal(signum, handler) for signum in taken}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 def check_engine_supports(gpu: bool, limits: Limits) -> None:
@@ -178,14 +183,19 @@ def follow_logs(container, watch: DecodingWatch | None = None) -> None:
             watch.feed(chunk)
 
 
-def run_foreground(spec: ContainerSpec, echo=print, on_start: Callable[[object], None] | None = None) -> int:
+def run_foreground(
+    spec: ContainerSpec,
+    echo=print,
+    on_start: Callable[[object], None] | None = None,
+    stop_on_hangup: bool = False,
+) -> int:
     """Start the container, stream its output, return its exit status.
 
-    Ctrl-C or SIGTERM stops it (SIGTERM, then SIGKILL after STOP_TIMEOUT_S) so the
-    program inside can record that it was interrupted; it is removed in every case.
-    `on_start(container)` runs once it has started (a watcher that may stop it, e.g.).
+    Ctrl-C or SIGTERM (and SIGHUP with `stop_on_hangup`) stops it (SIGTERM, then SIGKILL after
+    STOP_TIMEOUT_S) so the program inside can record that it was interrupted; it is removed in
+    every case. `on_start(container)` runs once it has started (a watcher that may stop it, e.g.).
     """
-    with interruptible():
+    with interruptible(hangup=stop_on_hangup):
         container = start(spec)
         phase = DecodingWatch()
         try:

@@ -110,10 +110,11 @@ def serve(
     """A server's container in the foreground until Ctrl-C; its exit status (130 for Ctrl-C).
 
     Every way it ends removes the container (run_foreground); one that never answered is
-    stopped first and reported in one line.
+    stopped first and reported in one line. Closing the terminal stops it too: a server left
+    behind would hold its port and its token with nobody to see either.
     """
     try:
-        status = containers.run_foreground(spec, echo=echo, on_start=readiness.watch)
+        status = containers.run_foreground(spec, echo=echo, on_start=readiness.watch, stop_on_hangup=True)
     finally:
         readiness.close()
     if readiness.gave_up:

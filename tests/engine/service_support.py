@@ -99,6 +99,7 @@ class Server:
 
     def __init__(self, args: list[str], ready_pattern: str):
         self.lines: list[str] = []
+        nohup = signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
         self.process = subprocess.Popen(
             [sys.executable, "-m", "invoke", *args],
             cwd=REPO_ROOT,
@@ -107,6 +108,8 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            # As from a terminal, even if this session ignores SIGHUP (nohup): a hangup stops it.
+            preexec_fn=_hangup_as_in_a_terminal if nohup else None,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -158,6 +161,10 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise
+
+
+def _hangup_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def wait_for_http(url: str, timeout_s: float = 60, **kwargs) -> requests.Response:

@@ -401,7 +401,8 @@ def test_a_server_that_never_answers_is_stopped_and_removed(cpu_image, engine, t
     assert engine.containers.list(all=True, filters={"id": readiness.container.id}) == []
 
 
-def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path, tmp_path_factory):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "terminal-closed"])
+def test_sigterm_or_hangup_stops_and_removes_the_container(signum, tiny_run, tmp_path, tmp_path_factory):
     data_dir, output_dir, _ = tiny_run
     roots = session_roots(tmp_path_factory)
     baseline = project_objects(roots)
@@ -420,10 +421,10 @@ def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path, tmp_path_fa
         URL_PATTERN,
     )
     container = server.container("notebook")
-    server.process.send_signal(signal.SIGTERM)
+    server.process.send_signal(signum)
     assert_gone_within(client(), container.id, containers.STOP_TIMEOUT_S + 2)
     status = server.process.wait(timeout=30)
-    assert status == containers.EXIT_INTERRUPTED, server.output[-2000:]  # SIGTERM ends it as Ctrl-C does
+    assert status == containers.EXIT_INTERRUPTED, server.output[-2000:]  # it ends as Ctrl-C does
     assert "Traceback" not in server.output
     assert_nothing_left(baseline, timeout_s=containers.STOP_TIMEOUT_S + 2, roots=roots)
     with pytest.raises(docker.errors.NotFound):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -145,3 +146,18 @@ def test_run_foreground_hands_the_started_container_to_its_watcher(monkeypatch):
     spec = containers.ContainerSpec(image="unused", command=["true"], role="test")
     status = containers.run_foreground(spec, on_start=lambda container: events.append(container))
     assert status == 0 and events == [started, "logs", "removed"]
+
+
+def test_servers_stop_when_the_terminal_closes_unless_nohup_said_otherwise():
+    before = signal.getsignal(signal.SIGHUP)
+    try:
+        with containers.interruptible(hangup=True):
+            assert signal.getsignal(signal.SIGHUP) not in (before, signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGHUP) == before
+        with containers.interruptible():
+            assert signal.getsignal(signal.SIGHUP) == before  # training: as before
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # `nohup invoke notebook`
+        with containers.interruptible(hangup=True):
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
