@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import docker.errors
@@ -100,8 +100,9 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does.
+def interruptible(hangup: bool = False) -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt), as Ctrl-C does; with
+    `hangup`, so does SIGHUP (the terminal closed), unless it is ignored (`nohup`).
 
     Only the main thread can take signals: in another thread (a sweep's parallel trials) the
     main thread stops the containers instead.
@@ -113,11 +114,15 @@ def interruptible() -> Iterator[None]:
     def handler(signum, frame):
         raise Terminated
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    taken = [signal.SIGTERM]
+    if hangup and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        taken.append(signal.SIGHUP)
+    previous = {signum: signal.signal(signum, handler) for signum in taken}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 def check_engine_supports(gpu: bool, limits: Limits) -> None:
@@ -169,23 +174,34 @@ def remove_quietly(container) -> None:
 def follow_logs(container, watch: DecodingWatch | None = None) -> None:
     """Copy the container's output to ours as it comes."""
     for chunk in container.logs(stream=True, follow=True):
+        # What was printed before (text still held by sys.stdout) comes first: with stdout
+        # a pipe (`| tee log`), print's text waits in a buffer these bytes would overtake.
+        sys.stdout.flush()
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
         if watch is not None:
             watch.feed(chunk)
 
 
-def run_foreground(spec: ContainerSpec, echo=print) -> int:
+def run_foreground(
+    spec: ContainerSpec,
+    echo=print,
+    on_start: Callable[[object], None] | None = None,
+    stop_on_hangup: bool = False,
+) -> int:
     """Start the container, stream its output, return its exit status.
 
-    Ctrl-C or SIGTERM stops it (SIGTERM, then SIGKILL after STOP_TIMEOUT_S) so the
-    program inside can record that it was interrupted; it is removed in every case.
+    Ctrl-C or SIGTERM (and SIGHUP with `stop_on_hangup`) stops it (SIGTERM, then SIGKILL after
+    STOP_TIMEOUT_S) so the program inside can record that it was interrupted; it is removed in
+    every case. `on_start(container)` runs once it has started (a watcher that may stop it, e.g.).
     """
-    with interruptible():
+    with interruptible(hangup=stop_on_hangup):
         container = start(spec)
         phase = DecodingWatch()
         try:
             try:
+                if on_start is not None:
+                    on_start(container)
                 follow_logs(container, phase)
                 status = container.wait()["StatusCode"]
             except KeyboardInterrupt:

@@ -8,8 +8,11 @@ neither the container's command line nor its environment (`docker inspect`).
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import secrets
+import sys
 import tempfile
 import threading
 import time
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from app import settings
 from app.launch import containers, engines, images
-from app.launch.errors import TrainboxError
+from app.launch.errors import ENGINE_ERRORS, TrainboxError
 from app.launch.folders import ensure_writable_dir, resolve_dir
 from app.launch.ports import check_listen, choose_port, display_host
 
@@ -46,34 +49,80 @@ class ServiceRequest:
 def wait_until_ready(
     url: str, timeout_s: float = READY_TIMEOUT_S, stop: threading.Event | None = None
 ) -> bool:
-    """True once `url` answers HTTP at all (any status): the server is listening."""
+    """True once `url` answers HTTP at all (any status): the server is listening.
+
+    Asked directly, never through a proxy: urllib honours http_proxy, and a user behind a
+    proxy whose no_proxy lacks 127.0.0.1 would send the probe to a proxy that cannot reach
+    this machine's loopback address (never ready, or a proxy's error page taken for ready).
+    """
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not (stop and stop.is_set()):
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with direct.open(url, timeout=2):
                 return True
         except urllib.error.HTTPError:
             return True
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
             time.sleep(0.5)
     return False
 
 
-@contextmanager
-def announce_when_ready(probe_url: str, message: str, echo=print):
-    """Print `message` from a background thread once the server answers; quiet if it never does."""
-    stop = threading.Event()
+class Readiness:
+    """Watches a server's container from a thread: says `message` once `url` answers; if it
+    never does within `timeout_s`, stops the container (the user would never see the URL, and
+    a server nobody can find must not stay behind)."""
 
-    def watch():
-        if wait_until_ready(probe_url, stop=stop) and not stop.is_set():
-            echo(message)
+    def __init__(self, url: str, message: str, say: Callable[[str], None], timeout_s: float):
+        self.url, self.message, self.timeout_s = url, message, timeout_s
+        self._say = say
+        self._closed = threading.Event()
+        self._gave_up = threading.Event()
 
-    watcher = threading.Thread(target=watch, name="trainbox-ready", daemon=True)
-    watcher.start()
+    @property
+    def gave_up(self) -> bool:
+        return self._gave_up.is_set()
+
+    def watch(self, container) -> None:
+        threading.Thread(target=self._run, args=(container,), name="trainbox-ready", daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _run(self, container) -> None:
+        if wait_until_ready(self.url, self.timeout_s, stop=self._closed):
+            if not self._closed.is_set():
+                self._say(self.message)
+        elif not self._closed.is_set():
+            self._gave_up.set()
+            # Ends the log stream, and run_foreground removes it. An engine that cannot stop
+            # it fails the log stream too, which removes it the same way: no traceback here.
+            with contextlib.suppress(*ENGINE_ERRORS):
+                containers.stop(container)
+
+
+def serve(
+    spec: containers.ContainerSpec,
+    server: str,
+    readiness: Readiness,
+    echo=print,
+) -> int:
+    """A server's container in the foreground until Ctrl-C; its exit status (130 for Ctrl-C).
+
+    Every way it ends removes the container (run_foreground); one that never answered is
+    stopped first and reported in one line. Closing the terminal stops it too: a server left
+    behind would hold its port and its token with nobody to see either.
+    """
     try:
-        yield
+        status = containers.run_foreground(spec, echo=echo, on_start=readiness.watch, stop_on_hangup=True)
     finally:
-        stop.set()
+        readiness.close()
+    if readiness.gave_up:
+        raise TrainboxError(
+            f"{server} did not answer on {readiness.url} within {readiness.timeout_s:g} s, so it was "
+            "stopped and removed: its log above says whether it started (`invoke doctor` checks the engine)"
+        )
+    return _checked(status, server)
 
 
 def _server_dirs(request: ServiceRequest) -> tuple[Path, Path]:
@@ -189,10 +238,9 @@ def notebook(request: ServiceRequest, echo=print, on_ready: Callable[[str], None
         spec = notebook_spec(request, image.id, port, path)
         echo(f"starting JupyterLab on {listen}:{port} (Ctrl-C stops and removes it)")
         message = f"\nJupyterLab is ready: open\n    {url}\n"
-        with announce_when_ready(
-            f"http://{display_host(listen)}:{port}/api", message, _ready_echo(echo, on_ready, url)
-        ):
-            return _checked(containers.run_foreground(spec, echo=echo), "JupyterLab")
+        probe = f"http://{display_host(listen)}:{port}/api"
+        readiness = Readiness(probe, message, _ready_echo(echo, on_ready, url), READY_TIMEOUT_S)
+        return serve(spec, "JupyterLab", readiness, echo=echo)
 
 
 def tensorboard(request: ServiceRequest, echo=print, on_ready: Callable[[str], None] | None = None) -> int:
@@ -207,8 +255,8 @@ def tensorboard(request: ServiceRequest, echo=print, on_ready: Callable[[str], N
         f"on {listen}:{port}"
     )
     message = f"\nTensorBoard is ready: open\n    {url}\n"
-    with announce_when_ready(url, message, _ready_echo(echo, on_ready, url)):
-        return _checked(containers.run_foreground(spec, echo=echo), "TensorBoard")
+    readiness = Readiness(url, message, _ready_echo(echo, on_ready, url), READY_TIMEOUT_S)
+    return serve(spec, "TensorBoard", readiness, echo=echo)
 
 
 def _checked(status: int, server: str) -> int:
@@ -223,6 +271,10 @@ def _checked(status: int, server: str) -> int:
 def _ready_echo(echo, on_ready, url):
     def say(message: str) -> None:
         echo(message)
+        # Out now, not when the server next logs (it may never): said from a thread while
+        # the logs go to sys.stdout.buffer, print's text waits in sys.stdout's own buffer
+        # whenever stdout is not a terminal (`| tee log`, a test, CI without PYTHONUNBUFFERED).
+        sys.stdout.flush()
         if on_ready:
             on_ready(url)
 

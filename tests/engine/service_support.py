@@ -6,6 +6,7 @@ path; servers are started through the real `invoke` CLI and stopped with Ctrl-C.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -88,21 +89,35 @@ def assert_nothing_left(
 
 
 class Server:
-    """`invoke notebook|tensorboard ...` as a child process, its output collected live."""
+    """`invoke notebook|tensorboard ...` as a child process, its output collected live.
+
+    Its stdout is a pipe, as in `invoke notebook | tee log`, and Python buffers it as it would
+    there (PYTHONUNBUFFERED, if this session has it, is not handed on): the ready line must
+    arrive anyway. A server that never says it is ready is Ctrl-C'd before the test fails, so
+    its container does not outlive the test.
+    """
 
     def __init__(self, args: list[str], ready_pattern: str):
         self.lines: list[str] = []
+        nohup = signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
         self.process = subprocess.Popen(
             [sys.executable, "-m", "invoke", *args],
             cwd=REPO_ROOT,
+            env={key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            # As from a terminal, even if this session ignores SIGHUP (nohup): a hangup stops it.
+            preexec_fn=_hangup_as_in_a_terminal if nohup else None,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.match = self.wait_for(ready_pattern)
+        try:
+            self.match = self.wait_for(ready_pattern)
+        except BaseException:
+            self.interrupt()
+            raise
 
     def _read(self) -> None:
         for line in self.process.stdout:
@@ -146,6 +161,10 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise
+
+
+def _hangup_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def wait_for_http(url: str, timeout_s: float = 60, **kwargs) -> requests.Response:

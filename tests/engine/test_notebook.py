@@ -16,14 +16,16 @@ import pytest
 import requests
 
 from app import settings
-from app.launch import containers
+from app.launch import containers, services
 from app.launch.engine import client
+from app.launch.errors import TrainboxError
 from app.settings import NOTEBOOK_MOUNT as NOTEBOOK_DIR_IN_CONTAINER
 from tests.engine.egress import attach_when_started
 from tests.engine.service_support import (
     Server,
     assert_nothing_left,
     finished_run,
+    free_port,
     project_objects,
     session_roots,
 )
@@ -63,6 +65,8 @@ def lab(tmp_path_factory, tiny_run, cpu_image):
             str(data_dir),
             "--output-dir",
             str(output_dir),
+            "--port",  # a free one, not the default: other work on the engine may hold 8888
+            str(free_port()),
         ],
         URL_PATTERN,
     )
@@ -369,7 +373,36 @@ def test_busy_port_is_one_clear_line(tmp_path, no_leftovers):
     assert_one_line_error(result, f"port {port}", "already in use", "--port")
 
 
-def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path, tmp_path_factory):
+def test_a_server_that_never_answers_is_stopped_and_removed(cpu_image, engine, tmp_path, no_leftovers):
+    """`invoke notebook` whose server never answers its readiness probe: the container is
+    stopped and removed, and one line says so (the path invoke notebook and tensorboard take,
+    services.serve, with a probe nothing answers and 5 s instead of 120 s)."""
+
+    class Recorded(services.Readiness):
+        def watch(self, container) -> None:
+            self.container = container
+            super().watch(container)
+
+    said: list[str] = []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))  # bound, never listening: every probe is refused
+        readiness = Recorded(f"http://127.0.0.1:{silent.getsockname()[1]}/api", "ready", said.append, 5)
+        spec = containers.ContainerSpec(
+            image=cpu_image.id,
+            command=["sleep", "600"],  # a server that starts and never answers
+            role="notebook",
+            mounts=[containers.bind(str(tmp_path), "/scratch", read_only=False)],  # this test's
+        )
+        with pytest.raises(TrainboxError) as raised:
+            services.serve(spec, "JupyterLab", readiness)
+    assert "JupyterLab did not answer on http://127.0.0.1:" in str(raised.value), raised.value
+    assert "within 5 s" in str(raised.value) and "\n" not in str(raised.value)
+    assert said == [] and readiness.gave_up
+    assert engine.containers.list(all=True, filters={"id": readiness.container.id}) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "terminal-closed"])
+def test_sigterm_or_hangup_stops_and_removes_the_container(signum, tiny_run, tmp_path, tmp_path_factory):
     data_dir, output_dir, _ = tiny_run
     roots = session_roots(tmp_path_factory)
     baseline = project_objects(roots)
@@ -382,14 +415,16 @@ def test_sigterm_stops_and_removes_the_container(tiny_run, tmp_path, tmp_path_fa
             str(data_dir),
             "--output-dir",
             str(output_dir),
+            "--port",
+            str(free_port()),
         ],
         URL_PATTERN,
     )
     container = server.container("notebook")
-    server.process.send_signal(signal.SIGTERM)
+    server.process.send_signal(signum)
     assert_gone_within(client(), container.id, containers.STOP_TIMEOUT_S + 2)
     status = server.process.wait(timeout=30)
-    assert status == containers.EXIT_INTERRUPTED, server.output[-2000:]  # SIGTERM ends it as Ctrl-C does
+    assert status == containers.EXIT_INTERRUPTED, server.output[-2000:]  # it ends as Ctrl-C does
     assert "Traceback" not in server.output
     assert_nothing_left(baseline, timeout_s=containers.STOP_TIMEOUT_S + 2, roots=roots)
     with pytest.raises(docker.errors.NotFound):

@@ -20,11 +20,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 import docker
 from app import settings
 from app.launch.certs import find_ca_bundle
+from tests.engine.service_support import Server, free_port
 from tests.engine.test_compose import compose
+from tests.engine.test_notebook import URL_PATTERN
 from tests.helpers import copy_repo, skip_or_fail
 
 pytestmark = pytest.mark.docker
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.docker
 OWNERSHIP = pytest.mark.ownership
 TEST_USER_VAR = "TRAINBOX_TEST_USER"
 PASSED_THROUGH = ("CI", "PIP_CERT", "TRAINBOX_CA_BUNDLE", "TRAINBOX_IMAGE_REPOSITORY", "DOCKER_HOST")
+JUPYTER_READY = URL_PATTERN  # the line `invoke notebook` prints, as test_notebook reads it
 
 
 def assert_all_owned_by_the_caller(*tops: Path) -> None:
@@ -42,6 +46,29 @@ def assert_all_owned_by_the_caller(*tops: Path) -> None:
         strangers = [f"{p} {p.lstat().st_uid}:{p.lstat().st_gid}" for p in paths
                      if (p.lstat().st_uid, p.lstat().st_gid) != caller]  # fmt: skip
         assert len(paths) > 1 and not strangers, strangers[:10]
+
+
+@OWNERSHIP
+def test_a_notebook_saved_in_jupyterlab_is_the_callers(cpu_image, tmp_path):
+    notebooks, data, outputs = tmp_path / "notebooks", tmp_path / "data", tmp_path / "outputs"
+    for folder in (notebooks, data, outputs):
+        folder.mkdir()
+    server = Server(["notebook", "--notebook-dir", str(notebooks), "--data-dir", str(data),
+                     "--output-dir", str(outputs), "--port", str(free_port())], JUPYTER_READY)  # fmt: skip
+    try:
+        saved = requests.put(
+            # The file browser's root holds notebooks/ (read-write), outputs/ and data/.
+            f"http://127.0.0.1:{server.port}/api/contents/notebooks/mine.ipynb",
+            json={"type": "notebook", "format": "json",
+                  "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}},
+            headers={"Authorization": f"token {server.match.group('token')}"},
+            timeout=30,
+        )  # fmt: skip
+        assert saved.status_code in (200, 201), saved.text
+    finally:
+        assert server.interrupt() == 130, server.output[-2000:]
+    assert (notebooks / "mine.ipynb").is_file()
+    assert_all_owned_by_the_caller(notebooks)
 
 
 @OWNERSHIP
