@@ -44,7 +44,7 @@ def no_leftovers(engine, tmp_path_factory):
     base = str(tmp_path_factory.getbasetemp())
     left = [
         container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
+        for container in engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
         if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
     ]
     assert not left, f"left behind: {left}"
