@@ -256,15 +256,15 @@ def test(c, pytest_args="", host_only=False, image_only=False):
     """Run the whole test suite: host side (unit + real engine) and inside the CPU image."""
     import shlex
 
-    from app.launch.testing import run_host_tests, run_image_tests
+    from app.launch.testing import run_all_tests, run_host_tests, run_image_tests
 
     args = shlex.split(pytest_args)
-    statuses = []
-    if not image_only:
-        statuses.append(run_host_tests(args))
-    if not host_only:
-        statuses.append(_run(run_image_tests, args))
-    _exit_with(next((status for status in statuses if status != 0), 0))
+    if host_only:
+        _exit_with(run_host_tests(args))
+    elif image_only:
+        _exit_with(_run(run_image_tests, args))
+    else:
+        _exit_with(_run(run_all_tests, args))
 
 
 @task

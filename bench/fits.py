@@ -16,7 +16,7 @@ def paired_fits(
     ctx: Context, what: str, sides: dict[str, Sequence[str]], cpus: float | None = None
 ) -> list[dict[str, dict]]:
     """Each side's extra workload arguments -> one {side: result} per repetition."""
-    pairs, epochs = ctx.plan.choose(quick=1, full=5), ctx.plan.choose(quick=5, full=10)
+    pairs, epochs = ctx.plan.choose(quick=1, full=5), ctx.plan.choose(quick=3, full=10)
     ctx.echo(f"{what}, {pairs} pair(s) of {epochs} epochs in the image ...")
 
     def fit(side: str, extra: Sequence[str]):

@@ -201,7 +201,9 @@ def invoke_sweep(
     return wall
 
 
-def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) -> Training:
+def docker_run_train(
+    data_dir: Path, output_dir: Path, clock: ContainerClock, overrides: Sequence[str] = ()
+) -> Training:
     """The baseline: the same image and training through a plain `docker run --rm`."""
     name = f"trainbox-bench-{uuid.uuid4().hex[:8]}"
     command = [
@@ -213,7 +215,7 @@ def docker_run_train(data_dir: Path, output_dir: Path, clock: ContainerClock) ->
         "-v", f"{output_dir}:{settings.OUTPUTS_MOUNT}",
         image(),
         "python", "-m", "app", "train", "--config", CONFIG_IN_IMAGE,
-        "--data-dir", settings.DATA_MOUNT, "--output-dir", settings.OUTPUTS_MOUNT,
+        "--data-dir", settings.DATA_MOUNT, "--output-dir", settings.OUTPUTS_MOUNT, *set_arguments(overrides),
     ]  # fmt: skip
     wall, output = _run(command, "docker run")
     inside = _run_dir(output, "docker run")

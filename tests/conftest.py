@@ -49,3 +49,5 @@ def pytest_collection_modifyitems(config, items):
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if not item.get_closest_marker(drop)]
+    # The GPU tests last: their image builds in the background meanwhile (tests/engine/background_build.py).
+    items.sort(key=lambda item: item.get_closest_marker("gpu") is not None)

@@ -8,7 +8,7 @@ from bench.step import Context, Step
 
 
 def measure(ctx: Context) -> list[Figure]:
-    epochs, checkpoints = ctx.plan.choose(quick=5, full=10), ctx.plan.choose(quick=3, full=10)
+    epochs, checkpoints = ctx.plan.choose(quick=3, full=10), ctx.plan.choose(quick=2, full=10)
     ctx.echo(f"{checkpoints} checkpoint(s) after {epochs} epochs, in the image ...")
     result = runs.workload_in_image(
         "checkpoint",

@@ -10,7 +10,7 @@ from bench.step import Context, Step
 
 def measure(ctx: Context) -> list[Figure]:
     # 40 epochs in full mode: with 25 the pair ratios were at the mercy of the machine's load
-    pairs, epochs = ctx.plan.choose(quick=1, full=5), ctx.plan.choose(quick=8, full=40)
+    pairs, epochs = ctx.plan.choose(quick=1, full=5), ctx.plan.choose(quick=3, full=40)
     overrides = [f"training.epochs={epochs}"]
     ctx.echo(f"training throughput, container vs native, {pairs} pair(s) of {epochs} epochs ...")
     rounds = alternating(

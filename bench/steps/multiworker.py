@@ -12,7 +12,7 @@ from bench.step import Context, Step
 
 
 def measure(ctx: Context) -> list[Figure]:
-    pairs, epochs = ctx.plan.choose(quick=1, full=3), ctx.plan.choose(quick=3, full=6)
+    pairs, epochs = ctx.plan.choose(quick=1, full=3), ctx.plan.choose(quick=2, full=6)
     overrides = [f"training.epochs={epochs}"]
     ctx.echo(f"2 workers vs 1 on this host, {pairs} pair(s) of {epochs} epochs ...")
 

@@ -11,7 +11,7 @@ from bench.step import Context, Step
 
 
 def measure(ctx: Context) -> list[Figure]:
-    rounds, epochs = ctx.plan.choose(quick=1, full=3), ctx.plan.choose(quick=4, full=8)
+    rounds, epochs = ctx.plan.choose(quick=1, full=3), ctx.plan.choose(quick=3, full=8)
     ctx.echo(f"pipeline vs in-memory arrays in the image, {rounds} round(s) of {epochs} epochs ...")
     result = runs.workload_in_image(
         "pipeline",

@@ -9,6 +9,7 @@ import pytest
 
 import docker
 from app import settings
+from tests.engine.background_build import GpuBuild
 from tests.engine.service_support import mounts_under
 from tests.helpers import REPO_ROOT, invoke
 
@@ -21,10 +22,21 @@ def engine() -> docker.DockerClient:
 
 
 @pytest.fixture(scope="session")
-def cpu_image(engine):
+def gpu_build() -> GpuBuild:
+    """The GPU image's build, started in the background by cpu_image when the session has
+    GPU tests (they run last: tests/conftest.py), so it overlaps with the other tests."""
+    started = GpuBuild()
+    yield started
+    if started.build is not None:  # the session ended before the GPU tests waited for it
+        started.build.stop()
+
+
+@pytest.fixture(scope="session")
+def cpu_image(engine, request, gpu_build, tmp_path_factory):
     """trainbox:cpu, built through `invoke build` exactly as a user builds it."""
     result = invoke("build")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    gpu_build.start(engine, request.session, tmp_path_factory.mktemp("gpu-build") / "build.log")
     return engine.images.get(settings.image_tag())
 
 
@@ -71,7 +83,7 @@ def nothing_left(engine, tmp_path_factory):
     base = str(tmp_path_factory.getbasetemp())
     left = [
         container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
+        for container in engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
         if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
     ]
     assert not left, f"left behind: {left}"

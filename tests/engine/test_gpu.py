@@ -11,10 +11,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.gpu, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def gpu_image(engine):
+def gpu_image(engine, gpu_build):
     tag = settings.image_tag(gpu=True)
-    users_own = bool(engine.images.list(name=tag))
-    result = invoke("build", "--gpu", timeout=3600)
+    if gpu_build.build is not None:  # `invoke build --gpu`, started once the CPU image was built
+        users_own, result = gpu_build.users_own, gpu_build.build.wait()
+        gpu_build.build = None
+    else:
+        users_own = bool(engine.images.list(name=tag))
+        result = invoke("build", "--gpu", timeout=3600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     yield engine.images.get(tag)
     # ~6 GB: CI machines are shared, so it goes as soon as these tests are done, unless it

@@ -54,7 +54,7 @@ def lab(tmp_path_factory, tiny_run, cpu_image):
     data_dir, output_dir, _ = tiny_run
     notebook_dir = tmp_path_factory.mktemp("notebooks")
     baseline = project_objects(session_roots(tmp_path_factory))
-    running = {container.id for container in client().containers.list()}
+    running = {container.id for container in client().containers.list(ignore_removed=True)}
     sniffing = attach_when_started("notebook", cpu_image.id, running, mounting=str(notebook_dir))
     server = Server(
         [

@@ -35,7 +35,7 @@ def no_leftovers(engine, tmp_path):
     yield
     left = [
         container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
+        for container in engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
         if any(m.get("Source", "").startswith(str(tmp_path)) for m in container.attrs.get("Mounts", []))
     ]
     assert not left, f"left behind: {left}"

@@ -42,7 +42,7 @@ def none_left(engine, tmp_path):
     yield
     left = [
         container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER)
+        for container in engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
         if any(
             mount.get("Source", "").startswith(str(tmp_path)) for mount in container.attrs.get("Mounts", [])
         )
