@@ -229,11 +229,11 @@ def runs(c, output_dir=None, json=False, compare=None):
         "path": "an image file or a folder of them; more after --: invoke predict RUN a.jpg -- b.jpg c/",
         "json": "print JSON instead of the table",
         "output_dir": f"where the run is (default: {OUTPUT_DIR})",
-        "image": f"run another image tag than {CPU_TAG}",
+        "image": f"predict in this image (e.g. {CPU_TAG}) instead of the one the run recorded",
     }
 )
 def predict(c, run_id, path, json=False, output_dir=None, image=None):
-    """Classify image files or folders with a run's model (in the image); prints file, class, probability."""
+    """Classify image files or folders with a run's model in the run's image: file, class, probability."""
     import sys
 
     from app.launch.options import after_double_dash

@@ -52,7 +52,7 @@ def why_not_rebuildable(record: dict) -> str | None:
 def mismatches(labels: dict, record: dict) -> list[str]:
     """The hashes where an image's labels differ from the run's, as 'name recorded -> image'."""
     return [
-        f"{name} {recorded(record, path)[:12]} -> {(labels.get(label) or 'none')[:12]}"
+        f"{name} {(recorded(record, path) or 'none')[:12]} -> {(labels.get(label) or 'none')[:12]}"
         for name, label, path in HASHES
         if labels.get(label) != recorded(record, path)
     ]
@@ -89,21 +89,24 @@ def worktree(commit: str, root: Path = REPO_ROOT) -> Iterator[Path]:
 
 def matching_image(record: dict):
     """An image on the engine with the run's lock and code hashes (rebuilt before), or None."""
+    if any(recorded(record, path) is None for _, _, path in HASHES):
+        return None
     labels = [f"{label}={recorded(record, path)}" for _, label, path in HASHES]
     found = client().images.list(filters={"label": labels})
     return max(found, key=lambda image: image.attrs.get("Created", ""), default=None)
 
 
-def rebuild(record: dict, run_id: str, echo=print):
-    """The run's image rebuilt from its commit, its hashes checked; a usage error otherwise."""
+def rebuild(record: dict, run_id: str, echo=print, hint: str = ARCHIVE_HINT):
+    """The run's image rebuilt from its commit, its hashes checked; a usage error otherwise,
+    ending in `hint` (what else the user can do)."""
     image_id = record["image"]["id"]
     gone = f"image {image_id[:19]} of run {run_id} is not on this engine"
     reason = why_not_rebuildable(record)
     if reason is not None:
-        raise UsageError(f"{gone} and cannot be rebuilt: the run {reason}; {ARCHIVE_HINT}")
+        raise UsageError(f"{gone} and cannot be rebuilt: the run {reason}; {hint}")
     commit = record["git"]["commit"]
     if not has_commit(commit):
-        raise UsageError(f"{gone}, and its commit {commit[:12]} is not in this repository; {ARCHIVE_HINT}")
+        raise UsageError(f"{gone}, and its commit {commit[:12]} is not in this repository; {hint}")
     found = matching_image(record)
     if found is not None:
         echo(f"{gone}; using {found.id[:19]}, built before from the same lock and code")
@@ -118,7 +121,7 @@ def rebuild(record: dict, run_id: str, echo=print):
     if differing:
         raise UsageError(
             f"the image rebuilt from commit {commit[:12]} is not the run's ({', '.join(differing)}): "
-            f"nothing was run; {ARCHIVE_HINT}"
+            f"nothing was run; {hint}"
         )
     same = "the same id" if image.id == image_id else f"id {image.id[:19]} (builds are not byte-reproducible)"
     echo(f"rebuilt {tag}: lock and code hashes match run {run_id}'s; {same}")

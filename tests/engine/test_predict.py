@@ -1,15 +1,20 @@
 """`invoke predict` against the real engine: a tiny run on word-class photos, then its model
-on files and folders in a container, and each mistake a user can make as one line."""
+on files and folders in a container, in the run's own image, and each mistake a user can make
+as one line."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
+import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
 
+from app import settings
 from tests.helpers import REPO_ROOT, assert_one_line_error, invoke
 from tests.photos import CLASSES, PHOTO_OVERRIDES, make_dataset
 
@@ -18,6 +23,16 @@ pytestmark = pytest.mark.docker
 TINY = [*PHOTO_OVERRIDES, "data.image_size=[8,8]", "model.conv_filters=[4]", "model.dense_units=8",
         "training.epochs=1", "training.batch_size=4"]  # fmt: skip
 TEST_PER_CLASS = 3
+# A later image whose predict code differs: every row it prints names it instead of a class.
+OTHER_CLASS = "from-the-other-image"
+OTHER_CODE = "f" * 64
+PATCH = f"""
+_trained_predict = predict
+
+
+def predict(*args, **kwargs):
+    return [{{**row, "class": "{OTHER_CLASS}"}} for row in _trained_predict(*args, **kwargs)]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +46,43 @@ def trained(cpu_image, tmp_path_factory) -> tuple[Path, Path]:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return data_dir, Path(re.findall(r"^run directory: (/\S+)$", result.stdout, re.M)[-1])
+
+
+@pytest.fixture(scope="module")
+def other_image(engine, cpu_image):
+    """The session's image with other predict code and another code hash, under a tag of ours."""
+    module = f"{settings.APP_ROOT_IN_IMAGE}/app/train/predict.py"
+    dockerfile = (
+        f"FROM {settings.image_tag()}\nUSER root\nCOPY patch.py /tmp/patch.py\n"
+        f"RUN cat /tmp/patch.py >> {module} && rm /tmp/patch.py\n"
+        f"USER trainbox\nLABEL {settings.CODE_LABEL}={OTHER_CODE}\n"
+    )
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as archive:
+        for name, text in (("Dockerfile", dockerfile), ("patch.py", PATCH)):
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    context.seek(0)
+    tag = f"{settings.IMAGE_REPOSITORY}:predict-other-{uuid.uuid4().hex[:8]}"
+    image, _ = engine.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    yield image
+    engine.images.remove(tag, force=True)
+
+
+def recorded_elsewhere(trained, tmp_path: Path, image_id: str, code_sha256: str, **git) -> Path:
+    """A copy of the tiny run whose manifest names another image (and code, git state)."""
+    run_dir = shutil.copytree(trained[1], tmp_path / "out" / trained[1].name)
+    record = json.loads((run_dir / "manifest.json").read_text())
+    record["image"].update(id=image_id, code_sha256=code_sha256)
+    record["git"].update(git)
+    (run_dir / "manifest.json").write_text(json.dumps(record, indent=2))
+    return run_dir
+
+
+def classes(result) -> list[str]:
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return [row["class"] for row in json.loads(result.stdout)["predictions"]]
 
 
 def predict(run_dir: Path, *args: str, cwd: Path = REPO_ROOT):
@@ -94,3 +146,40 @@ def test_each_mistake_is_one_line_and_a_non_zero_exit(trained, tmp_path, nothing
     assert result.returncode == 2
     line = assert_one_line_error(result, "not an image", str(tmp_path / "notes.jpg"))
     assert "/trainbox/" not in line
+
+
+def test_the_model_runs_in_the_image_the_run_recorded_not_the_current_one(
+    trained, other_image, tmp_path, nothing_left
+):
+    data_dir, _ = trained
+    photos = str(data_dir / "photos" / "test" / "apples")
+    run_dir = recorded_elsewhere(trained, tmp_path, other_image.id, OTHER_CODE)
+    assert set(classes(predict(run_dir, photos, "--json"))) == {OTHER_CLASS}
+
+    # --image: the current image, on purpose, and said to differ from the run's.
+    current = predict(run_dir, photos, "--json", "--image", settings.image_tag())
+    assert set(classes(current)) <= set(CLASSES)
+    assert f"not in run {run_dir.name}'s image {other_image.id[:19]}" in current.stderr
+    assert f"it differs: code_sha256 {OTHER_CODE[:12]} -> " in current.stderr
+
+
+def test_a_run_whose_image_is_gone_uses_one_with_its_lock_and_code_or_says_what_to_do(
+    trained, tmp_path, nothing_left
+):
+    data_dir, run_dir = trained
+    photo = str(next((data_dir / "photos" / "test" / "clouds").iterdir()))
+    gone = "sha256:" + "0" * 64
+    code = json.loads((run_dir / "manifest.json").read_text())["image"]["code_sha256"]
+    same_code = recorded_elsewhere(trained, tmp_path / "same", gone, code)
+    result = predict(same_code, photo, "--json")
+    assert set(classes(result)) <= set(CLASSES)
+    assert f"image {gone[:19]} of run {run_dir.name} is not on this engine; using sha256:" in result.stderr
+
+    # No image with its code, and no commit to rebuild it from: one line, and what to do.
+    lost = recorded_elsewhere(trained, tmp_path / "lost", gone, "e" * 64, dirty=True)
+    result = predict(lost, photo)
+    assert result.returncode == 2
+    assert_one_line_error(
+        result, f"image {gone[:19]} of run {run_dir.name} is not on this engine and cannot be rebuilt",
+        f"--image {settings.image_tag()}",
+    )  # fmt: skip

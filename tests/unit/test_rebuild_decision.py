@@ -103,3 +103,13 @@ def test_a_commit_not_in_the_repository_is_known_before_any_checkout(repo):
     refused = pytest.raises(UsageError, match="cannot check out commit ffffffffffff")
     with refused, rebuild.worktree("f" * 40, repo):
         pass
+
+
+def test_a_run_without_recorded_hashes_matches_no_image_and_its_differences_still_print():
+    bare = {"image": {"id": "sha256:" + "a" * 64}, "git": {"commit": "c" * 40, "dirty": False}}
+    assert rebuild.matching_image(bare) is None  # asks the engine nothing: no label to match
+    labels = {settings.LOCK_LABEL: LOCK, settings.CODE_LABEL: CODE}
+    assert rebuild.mismatches(labels, bare) == [
+        "lock_sha256 none -> 111111111111",
+        "code_sha256 none -> 222222222222",
+    ]
