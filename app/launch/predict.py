@@ -68,11 +68,11 @@ def run_image(record: dict, run_id: str, tag: str | None, echo=print):
     run's recorded image, an equivalent one, or the run's image rebuilt from its commit."""
     recorded_id = str((record.get("image") or {}).get("id", ""))
     if not images.is_image_id(recorded_id):  # not made by a launcher that records it
-        image = images.ensure_image(gpu=False, tag=tag, echo=echo)
+        image = images.ensure_image(gpu=tag == settings.image_tag(gpu=True), tag=tag, echo=echo)
         echo(f"note: run {run_id} recorded no image: predicting in {tag or settings.image_tag()}")
         return image
     if tag is not None:
-        image = images.ensure_image(gpu=False, tag=tag, echo=echo)
+        image = images.ensure_image(gpu=tag == settings.image_tag(gpu=True), tag=tag, echo=echo)
         if image.id != recorded_id:
             differing = rebuild.mismatches(image.labels or {}, record)
             how = f"it differs: {', '.join(differing)}" if differing else "the same lock and code hashes"
