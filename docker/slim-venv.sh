@@ -32,13 +32,16 @@ strip --strip-unneeded "$site"/tensorboard_data_server/bin/server
 # has no language packs, and none can be installed into the root-owned venv.
 rm -rf "$site"/jedi/third_party/typeshed/stubs "$site"/jedi/third_party/django-stubs \
        "$site"/jupyterlab/galata
-find "$site"/babel/locale-data -name '*.dat' ! -name 'en.dat' ! -name 'en_*.dat' ! -name 'root.dat' -delete
+# rm -f, not find -delete: on fuse-overlayfs a listed file was once gone by the time find
+# unlinked it ("cannot delete ... No such file or directory"), failing the build.
+find "$site"/babel/locale-data -name '*.dat' ! -name 'en.dat' ! -name 'en_*.dat' ! -name 'root.dat' \
+  -exec rm -f -- {} +
 
 # GPU image: CUDA headers and static archives (16 MB), for compiling against CUDA, which
 # nothing does here (XLA needs only ptxas and libdevice, both kept).
 if [ -d "$site"/nvidia ]; then
   rm -rf "$site"/nvidia/*/include
-  find "$site"/nvidia -name '*.a' -type f -delete
+  find "$site"/nvidia -name '*.a' -type f -exec rm -f -- {} +
 fi
 
 echo "venv after slimming: $(du -sb "$venv" | awk '{printf "%d MB", $1 / 1e6}')"
