@@ -80,12 +80,9 @@ def nothing_left(engine, tmp_path_factory):
     volumes or containers that mount the repository), and none excused for existing before.
     """
     yield
-    base = str(tmp_path_factory.getbasetemp())
-    left = [
-        container.name
-        for container in engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
-        if any(mount.get("Source", "").startswith(base) for mount in container.attrs.get("Mounts", []))
-    ]
+    roots = [tmp_path_factory.getbasetemp()]
+    containers = engine.containers.list(all=True, filters=PROJECT_FILTER, ignore_removed=True)
+    left = [container.name for container in containers if mounts_under(container, roots)]
     assert not left, f"left behind: {left}"
 
 
